@@ -1,0 +1,1 @@
+"""Benchmarks: suites, metrics, leaderboard; speed/ holds system speed benchmarks."""

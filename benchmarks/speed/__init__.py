@@ -1,0 +1,1 @@
+"""System speed benchmarks: print ratios measured side by side in one run."""

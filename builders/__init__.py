@@ -1,0 +1,1 @@
+"""Builders: task sources, sampling, CodeLutra pairs, releases."""

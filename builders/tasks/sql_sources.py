@@ -1,0 +1,180 @@
+"""Text-to-SQL task sources: the bundled Spider dev set, a Spider/BIRD-layout folder, and a JSONL file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+from codelutra_data.builders.prompts import DEFAULT_SQL_TEMPLATE, sql_prompt
+from codelutra_data.errors import UserError
+from codelutra_data.records import Task
+
+BUNDLED_SPIDER = Path(__file__).parent / "data" / "spider_dev"
+SPIDER_LICENSE = "CC BY-SA 4.0 (Yu et al., 2018, Spider: A Large-Scale Human-Labeled Dataset for Complex and Cross-Domain Semantic Parsing and Text-to-SQL)"
+TEST_FRACTION = 0.3
+_ENGINES = {".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite", ".duckdb": "duckdb"}
+
+
+def split_by_database(questions_per_db: dict[str, int], test_fraction: float = TEST_FRACTION) -> dict[str, str]:
+    """Deterministic train/test split with no database on both sides: databases in the order of a hash of
+    their name go to `test` until it holds `test_fraction` of the questions."""
+    total = sum(questions_per_db.values())
+    order = sorted(questions_per_db, key=lambda db: hashlib.sha256(f"split-v1:{db}".encode()).hexdigest())
+    split, in_test = {}, 0
+    for db in order:
+        if in_test < test_fraction * total:
+            split[db] = "test"
+            in_test += questions_per_db[db]
+        else:
+            split[db] = "train"
+    return split
+
+
+def engine_for(db_path: Path) -> str:
+    engine = _ENGINES.get(db_path.suffix.lower())
+    if engine is None:
+        raise UserError(f"unsupported database file {db_path}: expected one of {', '.join(sorted(_ENGINES))}")
+    return engine
+
+
+@lru_cache(maxsize=256)
+def schema_text(db_path: str, engine: str) -> str:
+    """CREATE statements of the database, read once; also proves the file is a readable database."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise UserError(f"database not found: {db_path}")
+    try:
+        if engine == "sqlite":
+            con = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+            try:
+                rows = con.execute("SELECT sql FROM sqlite_master WHERE type='table' AND sql IS NOT NULL "
+                                   "AND name NOT LIKE 'sqlite_%' "
+                                   "ORDER BY rowid").fetchall()
+            finally:
+                con.close()
+        else:
+            import duckdb
+
+            con = duckdb.connect(str(path), read_only=True)
+            try:
+                rows = con.execute("SELECT sql FROM duckdb_tables() ORDER BY table_name").fetchall()
+            finally:
+                con.close()
+    except (sqlite3.Error, Exception) as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"cannot read database {db_path}: {str(exc).splitlines()[0]}") from None
+    if not rows:
+        raise UserError(f"database {db_path} has no tables")
+    return "\n".join(r[0].strip().rstrip(";") + ";" for r in rows)
+
+
+def make_sql_task(task_id: str, source: str, question: str, gold: str, db_path: Path, split: str,
+                  hint: str = "", metadata: dict | None = None) -> Task:
+    engine = engine_for(db_path)
+    schema = schema_text(str(db_path.resolve()), engine)
+    dialect = "SQLite" if engine == "sqlite" else "DuckDB"
+    return Task(
+        task_id=task_id, source=source, domain="sql",
+        prompt=sql_prompt(question, schema, dialect, hint),
+        context={"engine": engine, "db_path": str(db_path.resolve()), "db_id": db_path.stem},
+        reference=gold, split=split,
+        metadata={"question": question, "template": DEFAULT_SQL_TEMPLATE, **(metadata or {})},
+    )
+
+
+def _with_splits(rows: list[dict]) -> None:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["db_id"]] = counts.get(r["db_id"], 0) + 1
+    assignment = split_by_database(counts)
+    for r in rows:
+        r.setdefault("split", assignment[r["db_id"]])
+
+
+def load_spider_dev() -> list[Task]:
+    """The bundled Spider dev set (1034 questions, 20 SQLite databases converted from the shared dump)."""
+    path = BUNDLED_SPIDER / "questions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    _with_splits(rows)
+    return [make_sql_task(r["id"], "spider-dev", r["question"], r["query"],
+                          BUNDLED_SPIDER / "databases" / f"{r['db_id']}.sqlite", r["split"])
+            for r in rows]
+
+
+def load_spider_folder(folder: Path) -> list[Task]:
+    """A folder in the Spider or BIRD layout: dev.json / train_spider.json / train.json, and databases under
+    database/, dev_databases/ or train_databases/ as <db>/<db>.sqlite."""
+    files = [folder / n for n in ("dev.json", "train_spider.json", "train_others.json", "train.json")
+             if (folder / n).is_file()]
+    if not files:
+        raise UserError(f"{folder} is not a Spider/BIRD folder: no dev.json, train_spider.json or train.json")
+    db_roots = [folder / n for n in ("database", "dev_databases", "train_databases") if (folder / n).is_dir()]
+    if not db_roots:
+        raise UserError(f"{folder} has no database/ (or dev_databases/) folder")
+    source = folder.resolve().name
+    rows = []
+    for file in files:
+        try:
+            items = json.loads(file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{file}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        for i, item in enumerate(items):
+            gold = item.get("query") or item.get("SQL")
+            if not gold or "question" not in item or "db_id" not in item:
+                raise UserError(f"{file}: entry {i} lacks question, db_id or query/SQL")
+            rows.append({"id": f"{source}-{file.stem}-{i:05d}", "db_id": item["db_id"], "question": item["question"],
+                         "query": gold, "hint": item.get("evidence", "")})
+    _with_splits(rows)
+    tasks = []
+    for r in rows:
+        db = next((root / r["db_id"] / f"{r['db_id']}.sqlite" for root in db_roots
+                   if (root / r["db_id"] / f"{r['db_id']}.sqlite").is_file()), None)
+        if db is None:
+            raise UserError(f"database {r['db_id']!r} not found under {', '.join(str(d) for d in db_roots)}")
+        tasks.append(make_sql_task(r["id"], source, r["question"], r["query"], db, r["split"], r["hint"]))
+    return tasks
+
+
+def load_sql_jsonl(path: Path) -> list[Task]:
+    """One task a line: {"question", "db" (path to .sqlite/.duckdb, relative to the file), "gold"
+    (or "query"/"sql"), optional "id", "split", "hint"}."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(item, dict):
+                raise UserError(f"{path}:{lineno}: expected a JSON object")
+            gold = item.get("gold") or item.get("query") or item.get("sql")
+            for name, value in (("question", item.get("question")), ("db", item.get("db")), ("gold", gold)):
+                if not value or not isinstance(value, str):
+                    raise UserError(f"{path}:{lineno}: missing or empty field {name!r}")
+            db = Path(item["db"])
+            db = db if db.is_absolute() else path.parent / db
+            if not db.is_file():
+                raise UserError(f"{path}:{lineno}: database not found: {db}")
+            rows.append({"id": str(item.get("id") or f"{path.stem}-{lineno:05d}"), "db_id": db.stem, "db": db,
+                         "question": item["question"], "query": gold, "hint": item.get("hint", ""),
+                         **({"split": item["split"]} if item.get("split") else {}), "lineno": lineno})
+    if not rows:
+        raise UserError(f"{path}: no tasks in file")
+    _with_splits(rows)
+    tasks = []
+    for r in rows:
+        try:
+            tasks.append(make_sql_task(r["id"], path.stem, r["question"], r["query"], r["db"], r["split"], r["hint"]))
+        except UserError as exc:
+            raise UserError(f"{path}:{r['lineno']}: {exc}") from None
+    ids = [t.task_id for t in tasks]
+    if len(set(ids)) != len(ids):
+        raise UserError(f"{path}: duplicate task ids")
+    return tasks

@@ -1,0 +1,1 @@
+"""Jinja templates for dataset cards, model cards and leaderboard pages."""

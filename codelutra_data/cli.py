@@ -1,0 +1,65 @@
+"""The `codelutra-data` command: a lazy click group.
+
+Each area (builders, benchmarks, trainers) owns a small `commands.py`; the group imports it only when
+one of its commands runs, so `--help` and `tasks list` start fast and never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from codelutra_data import __version__
+from codelutra_data.errors import UserError
+
+# command name -> "module:attribute"
+LAZY_COMMANDS = {
+    "build": ("codelutra_data.builders.commands:build", "Sample, execute and pair: build a versioned dataset."),
+    "tasks": ("codelutra_data.builders.commands:tasks", "List and inspect task sources."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in LAZY_COMMANDS:
+            module, _, attr = LAZY_COMMANDS[name][0].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, LAZY_COMMANDS[name][1]) for name in sorted(LAZY_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="codelutra-data")
+def cli() -> None:
+    """Turn a code model's own successes and failures into execution-verified training data."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="codelutra-data", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted: rerun the same command with --resume to continue", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

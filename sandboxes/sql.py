@@ -1,0 +1,280 @@
+"""The SQL sandbox: run model-written queries against SQLite or DuckDB files, read-only and under limits.
+
+Isolation is layered: the database is opened read-only; SQLite gets an authorizer that allows reading and
+nothing else (no ATTACH, writes, PRAGMA, extension loading); DuckDB gets read-only mode, external access off,
+locked configuration, a memory limit and one thread; only a single SELECT statement runs. Time limits fire
+from inside the engine (SQLite progress handler, DuckDB interrupt from a timer thread) and, should a query
+ever ignore them, from outside: queries run in pool workers that are killed at a hard deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+from urllib.parse import quote
+
+from codelutra_data.records import Execution
+from codelutra_data.sandboxes.compare import MODES, describe_difference, order_matters, prepare_query, results_equal
+from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
+
+ENGINES = ("sqlite", "duckdb")
+FEEDBACK_LIMIT = 600
+
+
+@dataclass(frozen=True)
+class SqlLimits:
+    """Per-query limits; recorded in every Execution and in the dataset card."""
+
+    timeout_s: float = 5.0
+    max_rows: int = 10_000
+    max_bytes: int = 8 * 2**20
+    memory_mb: int = 512
+
+
+@dataclass(frozen=True)
+class SqlJob:
+    """One candidate query for one task. The gold query is run once per (engine, db, gold, mode) per worker."""
+
+    key: str
+    engine: str
+    db_path: str
+    gold: str
+    candidate: str | None  # None means extraction found no code
+    mode: str = "spider"
+
+
+class QueryFailed(Exception):
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# ---------------------------------------------------------------- SQLite
+_SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+_SQLITE_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+_SQLITE_ACTIONS = {getattr(sqlite3, n): n[7:].lower() for n in dir(sqlite3)
+                   if n.startswith("SQLITE_") and isinstance(getattr(sqlite3, n), int) and n not in
+                   ("SQLITE_OK", "SQLITE_DENY", "SQLITE_IGNORE")}
+
+
+def _sqlite_authorizer(action, arg1, arg2, dbname, source):
+    if action not in _SQLITE_ALLOWED:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _SQLITE_DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _sqlite_status(exc: Exception) -> str:
+    msg = str(exc).lower()
+    if "interrupted" in msg:
+        return "timeout"
+    if "out of memory" in msg:
+        return "oom"
+    if "syntax error" in msg or "incomplete input" in msg or "unrecognized token" in msg:
+        return "syntax_error"
+    return "runtime_error"
+
+
+def _fetch_bounded(cursor, limits: SqlLimits) -> list[tuple]:
+    rows: list[tuple] = []
+    size = 0
+    while True:
+        batch = cursor.fetchmany(512)
+        if not batch:
+            return rows
+        rows.extend(batch)
+        if len(rows) > limits.max_rows:
+            raise QueryFailed("runtime_error", f"result too large: more than {limits.max_rows} rows")
+        size += sum(len(str(v)) + 8 for row in batch for v in row)
+        if size > limits.max_bytes:
+            raise QueryFailed("runtime_error", f"result too large: more than {limits.max_bytes} bytes")
+
+
+def _run_sqlite(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
+    con = sqlite3.connect(f"file:{quote(db_path)}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        con.execute(f"PRAGMA hard_heap_limit={limits.memory_mb * 2**20}")
+        con.set_authorizer(_sqlite_authorizer)
+        deadline = time.monotonic() + limits.timeout_s
+        con.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 2000)
+        try:
+            cursor = con.execute(sql)
+            return _fetch_bounded(cursor, limits)
+        except (sqlite3.Error, sqlite3.Warning) as exc:
+            if time.monotonic() > deadline:
+                raise QueryFailed("timeout", f"time limit exceeded ({limits.timeout_s:g} s)") from None
+            status = _sqlite_status(exc)
+            message = str(exc)
+            if "not authorized" in message.lower():
+                message = "not authorized: only a single read-only SELECT may run"
+            raise QueryFailed(status, message) from None
+        except MemoryError:
+            raise QueryFailed("oom", "out of memory") from None
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------- DuckDB
+def _duckdb_status(exc: Exception) -> str:
+    import duckdb
+
+    if isinstance(exc, duckdb.InterruptException):
+        return "timeout"
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return "oom"
+    if isinstance(exc, duckdb.ParserException):
+        return "syntax_error"
+    return "runtime_error"
+
+
+def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
+    import duckdb
+
+    config = {"enable_external_access": False, "threads": 1, "memory_limit": f"{limits.memory_mb}MB",
+              "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+              "lock_configuration": True}
+    try:
+        con = duckdb.connect(db_path, read_only=True, config=config)
+    except duckdb.Error as exc:
+        raise QueryFailed("sandbox_error", f"cannot open database: {exc}") from None
+    timer = threading.Timer(limits.timeout_s, con.interrupt)
+    try:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryFailed(_duckdb_status(exc), str(exc).splitlines()[0]) from None
+        if len(statements) != 1:
+            raise QueryFailed("runtime_error", f"expected exactly one statement, got {len(statements)}")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise QueryFailed("runtime_error", "not authorized: only a single read-only SELECT may run")
+        timer.start()
+        try:
+            cursor = con.execute(sql)
+            return _fetch_bounded(cursor, limits)
+        except duckdb.Error as exc:
+            raise QueryFailed(_duckdb_status(exc), str(exc).splitlines()[0]) from None
+    finally:
+        timer.cancel()
+        con.close()
+
+
+def run_query(engine: str, db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
+    """Run one query under the sandbox's rules; raise QueryFailed with a status for anything but rows."""
+    if engine == "sqlite":
+        return _run_sqlite(db_path, sql, limits)
+    if engine == "duckdb":
+        return _run_duckdb(db_path, sql, limits)
+    raise ValueError(f"unknown SQL engine {engine!r}; expected one of {ENGINES}")
+
+
+# ---------------------------------------------------------------- judging (runs inside pool workers)
+@lru_cache(maxsize=512)
+def _gold_rows(engine: str, db_path: str, gold: str, mode: str, limits: SqlLimits, mtime: float):
+    gold_limits = SqlLimits(limits.timeout_s * 4, limits.max_rows * 10, limits.max_bytes * 4, limits.memory_mb)
+    return run_query(engine, db_path, prepare_query(gold, mode), gold_limits)
+
+
+def judge(job: SqlJob, limits: SqlLimits) -> dict:
+    """Execute one candidate and compare with the gold result; always returns an Execution as a dict."""
+    start = time.monotonic()
+
+    def verdict(status: str, feedback: str = "") -> dict:
+        passed = status == "passed"
+        return Execution(sample_id=job.key, status=status, tests_passed=int(passed), tests_total=1,
+                         feedback=feedback[:FEEDBACK_LIMIT], error_lines=[],
+                         duration_s=round(time.monotonic() - start, 6), sandbox=job.engine,
+                         limits=asdict(limits), compare_mode=job.mode).to_dict()
+
+    if job.candidate is None or not job.candidate.strip():
+        return verdict("no_code", "no SQL query found in the answer")
+    try:
+        mtime = os.stat(job.db_path).st_mtime
+        gold = _gold_rows(job.engine, job.db_path, job.gold, job.mode, limits, mtime)
+    except QueryFailed as exc:
+        return verdict("sandbox_error", f"the reference query failed ({exc.status}): {exc.message}")
+    except OSError as exc:
+        return verdict("sandbox_error", f"cannot open database: {exc}")
+    try:
+        rows = run_query(job.engine, job.db_path, prepare_query(job.candidate, job.mode), limits)
+    except QueryFailed as exc:
+        return verdict(exc.status, exc.message)
+    if results_equal(gold, rows, job.mode, order_matters(job.gold, job.mode)):
+        return verdict("passed")
+    return verdict("wrong_answer", describe_difference(gold, rows, FEEDBACK_LIMIT))
+
+
+def judge_unit(unit: tuple[list[SqlJob], SqlLimits]) -> list[dict]:
+    """Pool entry point: a unit is the jobs of one task, so the gold query runs once for all of them."""
+    jobs, limits = unit
+    return [judge(job, limits) for job in jobs]
+
+
+class SqlSandbox:
+    """`run(jobs) -> executions`, through a bounded pool of worker processes. Never raises for a bad query."""
+
+    name = "sql"
+
+    def __init__(self, limits: SqlLimits | None = None, workers: int | None = None):
+        self.limits = limits or SqlLimits()
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self._pool: WorkerPool | None = None
+
+    def _units(self, jobs: Sequence[SqlJob]) -> list[list[SqlJob]]:
+        groups: dict[tuple, list[SqlJob]] = {}
+        for job in jobs:
+            if job.engine not in ENGINES:
+                raise ValueError(f"unknown SQL engine {job.engine!r}; expected one of {ENGINES}")
+            if job.mode not in MODES:
+                raise ValueError(f"unknown comparison mode {job.mode!r}; expected one of {MODES}")
+            groups.setdefault((job.engine, job.db_path, job.gold, job.mode), []).append(job)
+        return list(groups.values())
+
+    def run_iter(self, jobs: Sequence[SqlJob]) -> Iterator[list[Execution]]:
+        """Yield the executions of each task group as it finishes (for progress bars)."""
+        if self._pool is None:
+            self._pool = WorkerPool("codelutra_data.sandboxes.sql:judge_unit", workers=self.workers)
+        units = [(u, self.limits) for u in self._units(jobs)]
+        outer = lambda unit: 10.0 + self.limits.timeout_s * (4 + len(unit[0]))  # noqa: E731
+        broken: list[SqlJob] = []
+        for index, result in self._pool.map(units, outer):
+            if isinstance(result, list):
+                yield [Execution.from_dict(r) for r in result]
+            else:
+                broken.extend(units[index][0])
+        # A unit the pool had to kill is rerun one job at a time, so one hostile query cannot fail its siblings.
+        retry = [([job], self.limits) for job in broken]
+        if not retry:
+            return
+        for index, result in self._pool.map(retry, outer):
+            if isinstance(result, list):
+                yield [Execution.from_dict(r) for r in result]
+                continue
+            job = retry[index][0][0]
+            status = "timeout" if isinstance(result, HardTimeout) else "sandbox_error"
+            yield [Execution(sample_id=job.key, status=status, tests_passed=0, tests_total=1,
+                             feedback=str(result)[:FEEDBACK_LIMIT], error_lines=[], duration_s=0.0,
+                             sandbox=job.engine, limits=asdict(self.limits), compare_mode=job.mode)]
+
+    def run(self, jobs: Sequence[SqlJob]) -> list[Execution]:
+        """Executions in the order of `jobs`."""
+        by_key = {e.sample_id: e for group in self.run_iter(jobs) for e in group}
+        return [by_key[j.key] for j in jobs]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> "SqlSandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

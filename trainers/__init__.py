@@ -1,0 +1,1 @@
+"""Trainers over TRL (CodeLutra DPO+SFT, focal DPO); see the trainers issue."""
