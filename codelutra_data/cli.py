@@ -17,7 +17,7 @@ from codelutra_data.errors import UserError
 # command name -> "module:attribute"
 LAZY_COMMANDS = {
     "build": ("codelutra_data.builders.commands:build", "Sample, execute and pair: build a versioned dataset."),
-    "tasks": ("codelutra_data.builders.commands:tasks", "List and inspect task sources."),
+    "tasks": ("codelutra_data.builders.commands:tasks", "List and inspect task sources (counts, splits, licences)."),
 }
 
 

@@ -1,0 +1,226 @@
+"""`build`: tasks -> samples -> executions -> pairs -> a versioned release, resumable at every step."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from codelutra_data.builders import release as release_mod
+from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
+from codelutra_data.builders.sampling import sample_key, sample_tasks
+from codelutra_data.builders.tasks import load_tasks
+from codelutra_data.errors import UserError
+from codelutra_data.models.base import BACKENDS, SamplingParams, load_backend
+from codelutra_data.models.spec import resolve
+from codelutra_data.records import Execution, Sample, Task, content_hash
+from codelutra_data.sandboxes.compare import MODES
+from codelutra_data.sandboxes.sql import SqlJob, SqlLimits, SqlSandbox
+from codelutra_data.store import RunStore
+
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Options that do not change what is built, so a resumed run may differ in them.
+_NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name"}
+
+
+@dataclass
+class BuildConfig:
+    """Everything that determines a build; written in full into every release."""
+
+    tasks: str = "spider-dev"
+    split: str = "train"
+    limit: int = 24
+    samples: int = 8
+    pairs_per_task: int = 2
+    seed: int = 0
+    model: str = "smollm2-135m"
+    backend: str = "transformers"
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 128
+    batch_size: int = 32
+    compare_mode: str = "spider"
+    timeout_s: float = 5.0
+    max_rows: int = 10_000
+    workers: int = 2
+    reference_fallback: bool = False
+    include_timeouts: bool = False
+    name: str | None = None
+    version: str | None = None
+    runs_dir: str = "runs"
+    releases_dir: str = "releases"
+    resume: bool = False
+
+    def validate(self) -> None:
+        if self.samples < 1 or self.pairs_per_task < 1:
+            raise UserError("--samples and --pairs-per-task must be at least 1")
+        if self.limit < 0:
+            raise UserError("--limit must be 0 (all tasks) or more")
+        if self.compare_mode not in MODES:
+            raise UserError(f"unknown comparison mode {self.compare_mode!r}: use one of {', '.join(MODES)}")
+        if self.backend not in BACKENDS:
+            raise UserError(f"unknown backend {self.backend!r}: available: {', '.join(BACKENDS)}")
+        if self.version is not None and not _SEMVER.match(self.version):
+            raise UserError(f"version {self.version!r} is not semver (MAJOR.MINOR.PATCH)")
+        if self.name is not None and not _NAME.match(self.name):
+            raise UserError(f"name {self.name!r} may use only letters, digits, '.', '_' and '-'")
+        if not 0 < self.top_p <= 1 or self.temperature < 0 or self.max_new_tokens < 1:
+            raise UserError("sampling needs temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1")
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_p, self.max_new_tokens, stop=("```",))
+
+    def determining(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_DETERMINING}
+
+
+def default_name(cfg: BuildConfig) -> str:
+    source = Path(cfg.tasks).stem if cfg.tasks.endswith(".jsonl") else Path(cfg.tasks).name or cfg.tasks
+    model = Path(cfg.model).name or cfg.model
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{source}-{model}").strip("-")
+
+
+def _versions(folder: Path) -> list[tuple[int, int, int]]:
+    if not folder.is_dir():
+        return []
+    return sorted(tuple(int(x) for x in p.name.split(".")) for p in folder.iterdir() if _SEMVER.match(p.name))
+
+
+def choose_version(cfg: BuildConfig, name: str) -> str:
+    """The given version; else, with --resume, the newest unfinished run; else the next free patch version."""
+    if cfg.version:
+        return cfg.version
+    runs = Path(cfg.runs_dir) / name
+    if cfg.resume:
+        for v in reversed(_versions(runs)):
+            version = ".".join(map(str, v))
+            if not (Path(cfg.releases_dir) / name / version).exists():
+                return version
+        raise UserError(f"nothing to resume: no unfinished run of {name!r} under {runs}")
+    taken = set(_versions(Path(cfg.releases_dir) / name)) | set(_versions(runs))
+    if not taken:
+        return "0.1.0"
+    major, minor, patch = max(taken)
+    return f"{major}.{minor}.{patch + 1}"
+
+
+@dataclass
+class BuildResult:
+    release_dir: Path
+    stats: dict
+
+
+def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
+def _jobs(tasks: list[Task], samples: list[Sample], mode: str) -> list[SqlJob]:
+    by_id = {t.task_id: t for t in tasks}
+    jobs = []
+    for s in samples:
+        task = by_id[s.task_id]
+        jobs.append(SqlJob(key=s.sample_id, engine=task.context["engine"], db_path=task.context["db_path"],
+                           gold=task.reference, candidate=s.code or None, mode=mode))
+    return jobs
+
+
+def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
+    """Run (or resume) a build and write its release. `progress` is an optional callback (see commands)."""
+    t_start = time.monotonic()
+    cfg.validate()
+    name = cfg.name or default_name(cfg)
+    version = choose_version(cfg, name)
+    release_dir = Path(cfg.releases_dir) / name / version
+    if release_dir.exists():
+        raise UserError(f"release {release_dir} already exists and is never overwritten: choose another --version")
+    tasks = load_tasks(cfg.tasks, cfg.split, cfg.limit or None)
+    if any(t.domain != "sql" for t in tasks):
+        raise UserError("this build handles SQL tasks only; Python tasks need the Python sandbox")
+    ref = resolve(cfg.model, prepare=False)
+    run_dir = Path(cfg.runs_dir) / name / version
+    state_file = run_dir / "state.json"
+    if state_file.exists():
+        state = RunStore(run_dir).read_state()
+        if not cfg.resume:
+            raise UserError(f"an unfinished build exists at {run_dir}: rerun with --resume to continue it "
+                            f"(or delete that folder to start over)")
+        if state.get("config") != cfg.determining():
+            old, new = state.get("config", {}), cfg.determining()
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise UserError(f"--resume with a different configuration than the run at {run_dir} "
+                            f"(differs in: {', '.join(diff)})")
+    if on_start:
+        on_start(len(tasks))
+    store = RunStore(run_dir)
+    build_id = content_hash(name, version, cfg.determining())
+    store.write_state({"config": cfg.determining(), "name": name, "version": version, "build_id": build_id,
+                       "finished": False})
+    sampling = cfg.sampling()
+    per_chunk = max(1, cfg.batch_size // cfg.samples)
+    keys = {t.task_id: [sample_key(t, cfg.backend, ref.model_id, ref.revision, sampling, cfg.seed, i, 0)
+                        for i in range(cfg.samples)] for t in tasks}
+    timing = {"generation_s": 0.0, "execution_s": 0.0, "model_load_s": 0.0}
+    backend = None
+    resumed_samples = sum(k in store.samples for ks in keys.values() for k in ks)
+    sandbox = SqlSandbox(SqlLimits(timeout_s=cfg.timeout_s, max_rows=cfg.max_rows), workers=cfg.workers)
+    try:
+        for chunk in _chunks(tasks, per_chunk):
+            missing = [t for t in chunk if any(k not in store.samples for k in keys[t.task_id])]
+            if missing:
+                if backend is None:
+                    t0 = time.monotonic()
+                    backend = load_backend(cfg.backend, cfg.model, batch_size=cfg.batch_size)
+                    timing["model_load_s"] += time.monotonic() - t0
+                t0 = time.monotonic()
+                fresh = sample_tasks(backend, chunk, cfg.samples, sampling, cfg.seed)
+                timing["generation_s"] += time.monotonic() - t0
+                store.samples.append(s.to_dict() for s in fresh)
+            chunk_samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
+            pending = [s for s in chunk_samples if s.sample_id not in store.executions]
+            if pending:
+                t0 = time.monotonic()
+                executions = sandbox.run(_jobs(chunk, pending, cfg.compare_mode))
+                timing["execution_s"] += time.monotonic() - t0
+                store.executions.append(e.to_dict() for e in executions)
+            if progress:
+                statuses = [store.executions.get(s.sample_id)["status"] for s in chunk_samples]
+                progress(len(chunk), len(chunk_samples), statuses)
+    finally:
+        sandbox.close()
+
+    pairs, reasons, rows = [], Counter(), []
+    opts = PairOptions(cfg.pairs_per_task, cfg.seed, cfg.reference_fallback, cfg.include_timeouts)
+    for task in tasks:
+        results = []
+        for k in keys[task.task_id]:
+            s, e = Sample.from_dict(store.samples.get(k)), Execution.from_dict(store.executions.get(k))
+            results.append((s, e))
+            rows.append(release_mod.sample_row(task, s, e))
+        task_pairs, reason = make_pairs(task, results, opts, build_id, ref.model_id)
+        pairs.extend(task_pairs)
+        if reason:
+            reasons[reason] += 1
+    statuses = Counter(r["status"] for r in rows)
+    timing["total_s"] = time.monotonic() - t_start
+    timing["bookkeeping_s"] = timing["total_s"] - timing["generation_s"] - timing["execution_s"] - timing["model_load_s"]
+    stats = {
+        "tasks": len(tasks), "samples": len(rows), "pairs": len(pairs),
+        "pass_rate": statuses.get("passed", 0) / len(rows) if rows else 0.0,
+        "status_histogram": dict(sorted(statuses.items())),
+        "tasks_without_pairs": {r: reasons.get(r, 0) for r in REASONS},
+        "chosen_origin": dict(Counter(p.chosen_origin for p in pairs)),
+        "splits": dict(Counter(p.split for p in pairs)),
+        "resumed_samples": resumed_samples,
+        "timing": {k: round(v, 2) for k, v in timing.items()},
+        "cpu": platform.processor() or platform.machine(),
+    }
+    release_mod.write_release(release_dir, name=name, version=version, build_id=build_id, config=cfg,
+                              model=ref, pairs=pairs, sample_rows=rows, stats=stats,
+                              limits=dataclasses.asdict(sandbox.limits))
+    store.write_state({**store.read_state(), "finished": True, "release": str(release_dir)})
+    return BuildResult(release_dir, stats)

@@ -1,0 +1,131 @@
+"""CLI commands of the builders: `build` and `tasks`. Loaded lazily by the core's command group."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+import click
+
+from codelutra_data.config import load_yaml, merge
+
+
+@click.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of build options; flags override it.")
+@click.option("--tasks", help="Task source: a name (spider-dev), a Spider/BIRD folder, or a .jsonl file. [spider-dev]")
+@click.option("--split", help="Split to use: train, test or all. [train]")
+@click.option("--limit", type=int, help="Use the first N tasks; 0 = all. [24]")
+@click.option("--samples", type=int, help="Samples per task (M). [8]")
+@click.option("--pairs-per-task", type=int, help="Pairs per task (K). [2]")
+@click.option("--seed", type=int, help="Seed for sampling and pairing. [0]")
+@click.option("--model", help="Bundled name (smollm2-135m), a local directory, or a Hub id. [smollm2-135m]")
+@click.option("--backend", help="Model backend. [transformers]")
+@click.option("--temperature", type=float, help="[0.8]")
+@click.option("--top-p", type=float, help="[0.95]")
+@click.option("--max-new-tokens", type=int, help="[128]")
+@click.option("--batch-size", type=int, help="Sequences generated per batch. [32]")
+@click.option("--compare-mode", type=click.Choice(["spider", "set", "ordered"]), help="SQL result comparison. [spider]")
+@click.option("--timeout", "timeout_s", type=float, help="Per-query time limit in seconds. [5]")
+@click.option("--workers", type=int, help="Sandbox worker processes. [2]")
+@click.option("--reference-fallback/--no-reference-fallback", default=None,
+              help="Use the gold answer as the chosen side when no sample is correct.")
+@click.option("--include-timeouts/--no-include-timeouts", default=None,
+              help="Allow timed-out samples as rejected answers (off: timeouts depend on the machine).")
+@click.option("--name", help="Release name. [<source>-<model>]")
+@click.option("--version", "version", help="Release version (semver). [next free patch, from 0.1.0]")
+@click.option("--runs-dir", help="Where run stores live. [runs]")
+@click.option("--releases-dir", help="Where releases are written. [releases]")
+@click.option("--resume", is_flag=True, default=None, help="Continue an interrupted build of the same config.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def build(config_file, as_json, **options) -> None:
+    """Sample, execute and pair: build a versioned CodeLutra preference dataset."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from codelutra_data.builders.build import BuildConfig, run_build
+
+    cfg = merge(BuildConfig, load_yaml(config_file) if config_file else {}, options)
+    console = Console(stderr=True)
+    counts = Counter()
+    with Progress(TextColumn("[bold]build"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"),
+                  TextColumn("{task.fields[rate]} samples/s, pass rate {task.fields[pass_rate]}"),
+                  TimeElapsedColumn(), console=console, disable=as_json, transient=True) as bar:
+        handle = bar.add_task("build", total=None, rate="-", pass_rate="-")
+
+        def progress(n_tasks: int, n_samples: int, statuses: list[str]) -> None:
+            counts.update(statuses)
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            total = sum(counts.values())
+            bar.update(handle, advance=n_tasks, rate=f"{total / elapsed:.2f}",
+                       pass_rate=f"{counts['passed'] / total:.1%}" if total else "-")
+
+        def start(total: int) -> None:
+            bar.update(handle, total=total)
+
+        result = run_build(cfg, progress=progress, on_start=start)
+    stats = result.stats
+    if as_json:
+        click.echo(json.dumps({"release": str(result.release_dir), **stats}, indent=1))
+        return
+    console.print(f"[green]release written:[/green] {result.release_dir}")
+    console.print(f"tasks {stats['tasks']}, samples {stats['samples']} (pass rate {stats['pass_rate']:.1%}), "
+                  f"pairs {stats['pairs']}")
+    console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in stats["status_histogram"].items()))
+    console.print("tasks without pairs: " + ", ".join(f"{k} {v}" for k, v in stats["tasks_without_pairs"].items()))
+    t = stats["timing"]
+    console.print(f"time: {t['total_s']:.1f} s total = model load {t['model_load_s']:.1f} + generation "
+                  f"{t['generation_s']:.1f} + execution {t['execution_s']:.1f} + bookkeeping {t['bookkeeping_s']:.1f}")
+
+
+@click.group()
+def tasks() -> None:
+    """List and inspect task sources."""
+
+
+@tasks.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def tasks_list(as_json: bool) -> None:
+    """Registered task sources (paths to Spider/BIRD folders and .jsonl files work too)."""
+    from codelutra_data.builders.tasks import registered
+
+    rows = [{"name": s.name, "domain": s.domain, "description": s.description, "license": s.license}
+            for s in registered().values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        click.echo(f"{r['name']:<12} {r['domain']:<7} {r['description']}")
+    click.echo("also: a Spider/BIRD-layout folder, or a .jsonl file (question, db, gold[, id, split])")
+
+
+@tasks.command("show")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True)
+def tasks_show(source: str, as_json: bool) -> None:
+    """Counts per split and database for SOURCE, and databases whose gold results are empty."""
+    from codelutra_data.builders.tasks import bundled_summary, load_tasks, source_license
+
+    all_tasks = load_tasks(source, "all")
+    per_db: dict[str, Counter] = {}
+    for t in all_tasks:
+        per_db.setdefault(t.context.get("db_id", "-"), Counter())[t.split] += 1
+    summary = bundled_summary(source)
+    info = {"source": source, "domain": all_tasks[0].domain, "tasks": len(all_tasks),
+            "splits": dict(Counter(t.split for t in all_tasks)), "license": source_license(source),
+            "databases": {db: {"split": next(iter(c)), "tasks": sum(c.values())} for db, c in sorted(per_db.items())},
+            "empty_gold_by_db": summary.get("empty_gold_by_db"),
+            "zero_or_null_gold_by_db": summary.get("zero_or_null_gold_by_db")}
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+        return
+    click.echo(f"{source}: {info['tasks']} {info['domain']} tasks; splits: "
+               + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+    click.echo(f"licence: {info['license']}")
+    click.echo(f"{'database':<32} {'split':<6} tasks  empty-gold")
+    empty = info["empty_gold_by_db"] or {}
+    for db, d in info["databases"].items():
+        click.echo(f"{db:<32} {d['split']:<6} {d['tasks']:>5}  {empty.get(db, 0) if summary else '-':>10}")
+    if summary:
+        click.echo(f"gold queries with an empty result: {sum(empty.values())}; with only zero/NULL values: "
+                   f"{sum((info['zero_or_null_gold_by_db'] or {}).values())}")
