@@ -57,7 +57,8 @@ def make_pairs(task: Task, results: list[tuple[Sample, Execution]], options: Pai
             return [], "no_correct"
         chosen_pool, origin = [(None, None)], "reference"
     if not incorrect:
-        return [], ("all_correct" if correct else "no_usable_rejected")
+        any_failed = any(r[1].status != "passed" for r in results)
+        return [], ("no_usable_rejected" if any_failed else "all_correct")
     combos = [(c, r) for c in chosen_pool for r in incorrect]
     rng.shuffle(combos)
     pairs = []

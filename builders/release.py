@@ -60,13 +60,14 @@ def _write_parquet(rows: list[dict], path: Path, schema=None) -> None:
     pq.write_table(table, path)
 
 
-def card_metadata(name: str, config, splits: dict[str, list[str]], n_pairs: int) -> dict:
-    """The card's YAML header (Hub dataset-card fields)."""
+def card_metadata(name: str, config, splits: dict[str, list[str]], n_pairs: int, build_id: str) -> dict:
+    """The card's YAML header (Hub dataset-card fields). File names carry the build id: `datasets` caches a
+    local folder by its config (not its path), so two releases with equal file names would share a cache."""
     configs = []
     for cfg_name in ("pairs", "samples"):
         if not splits[cfg_name]:  # `datasets` cannot load a config or split with no rows
             continue
-        files = [{"split": s, "path": f"{cfg_name}/{s}.parquet"} for s in splits[cfg_name]]
+        files = [{"split": s, "path": f"{cfg_name}/{s}-{build_id}.parquet"} for s in splits[cfg_name]]
         configs.append({"config_name": cfg_name, "data_files": files})
     configs[0]["default"] = True
     lic = "cc-by-sa-4.0" if config.tasks == "spider-dev" else "other"
@@ -107,7 +108,7 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
             by_split["samples"].setdefault(r["split"], []).append(r)
         for cfg_name, splits in by_split.items():
             for split, rows in splits.items():
-                _write_parquet(rows, tmp / cfg_name / f"{split}.parquet",
+                _write_parquet(rows, tmp / cfg_name / f"{split}-{build_id}.parquet",
                                schema=pairs_schema() if cfg_name == "pairs" else None)
         full_config = {**dataclasses.asdict(config), "name": name, "version": version}
         build_info = {"build_id": build_id, "codelutra_data_version": __version__,
@@ -115,7 +116,7 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
                       "model": dataclasses.asdict(model), "sandbox_limits": limits, "stats": stats,
                       "config": full_config}
         (tmp / "build_config.yaml").write_text(yaml.safe_dump(build_info, sort_keys=False, allow_unicode=True))
-        metadata = card_metadata(name, config, {k: sorted(v) for k, v in by_split.items()}, len(pairs))
+        metadata = card_metadata(name, config, {k: sorted(v) for k, v in by_split.items()}, len(pairs), build_id)
         context = {"name": name, "version": version, "config": full_config, "model": dataclasses.asdict(model),
                    "stats": stats, "limits": limits, "build_id": build_id, "created": build_info["created"],
                    "source_license": source_license(config.tasks),

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+SPIDER_DBS = ROOT / "builders" / "tasks" / "data" / "spider_dev" / "databases"
+
+
+@pytest.fixture
+def spider_db(tmp_path: Path):
+    """A private copy of a bundled Spider database (tests may check it stays byte-identical)."""
+
+    def copy(name: str = "concert_singer") -> Path:
+        dst = tmp_path / f"{name}.sqlite"
+        shutil.copy(SPIDER_DBS / f"{name}.sqlite", dst)
+        return dst
+
+    return copy
+
+
+@pytest.fixture
+def duck_db(tmp_path: Path) -> Path:
+    import duckdb
+
+    path = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE items AS SELECT range AS id, 'item' || range AS name, range * 1.5 AS price "
+                "FROM range(5000)")
+    con.execute("CREATE TABLE tags AS SELECT range % 50 AS id, 'tag' || range AS tag FROM range(2000)")
+    con.close()
+    return path
+
+
+def sqlite_rows(path: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
