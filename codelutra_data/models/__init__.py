@@ -1,0 +1,1 @@
+"""Model backends (batched generation) and model specs."""

@@ -1,0 +1,46 @@
+"""The model backend interface: batched by design, so every backend can fill its hardware."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from codelutra_data.errors import UserError
+from codelutra_data.models.spec import ModelRef, resolve
+from codelutra_data.records import Message
+
+BACKENDS = ("transformers",)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 128
+    stop: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+class Backend(Protocol):
+    name: str
+    ref: ModelRef
+
+    def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
+                 seed: int) -> list[list[str]]:
+        """For each chat prompt, `n` completions (the assistant's text only, chat end token removed). A prompt
+        ending in an assistant message is continued (prefill); completions are cut after any `stop` string."""
+        ...
+
+
+def load_backend(name: str, model_spec: str, batch_size: int = 32) -> Backend:
+    """Instantiate a backend by name for a model spec (bundled name, directory or Hub id)."""
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend {name!r}: available: {', '.join(BACKENDS)}")
+    ref = resolve(model_spec)
+    from codelutra_data.models.hf import TransformersBackend
+
+    return TransformersBackend(ref, batch_size=batch_size)

@@ -1,0 +1,75 @@
+"""The `transformers` backend: CPU or GPU, left-padded batches of prompts x samples."""
+
+from __future__ import annotations
+
+import os
+
+from codelutra_data.errors import UserError
+from codelutra_data.models.base import SamplingParams
+from codelutra_data.models.spec import ModelRef
+from codelutra_data.records import Message
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, ref: ModelRef, batch_size: int = 32, device: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.ref = ref
+        self.batch_size = max(1, batch_size)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu":
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(ref.path)
+            dtype = torch.float32 if self.device == "cpu" else torch.bfloat16
+            self.model = AutoModelForCausalLM.from_pretrained(ref.path, dtype=dtype).to(self.device).eval()
+        except OSError as exc:
+            raise UserError(f"cannot load model {ref.spec!r}: {str(exc).splitlines()[0]}") from None
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        stops = {self.tokenizer.eos_token_id}
+        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end != self.tokenizer.unk_token_id:
+            stops.add(im_end)
+        self.stop_ids = sorted(i for i in stops if i is not None)
+
+    def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
+                 seed: int) -> list[list[str]]:
+        import torch
+
+        per_call = max(1, self.batch_size // max(1, n))
+        out: list[list[str]] = []
+        for start in range(0, len(prompts), per_call):
+            chunk = prompts[start:start + per_call]
+            texts = [self._render(p) for p in chunk]
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            torch.manual_seed(seed + start)
+            greedy = sampling.temperature <= 0
+            kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=n, do_sample=not greedy,
+                          eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id)
+            if sampling.stop:
+                kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
+            if not greedy:
+                kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+            with torch.inference_mode():
+                generated = self.model.generate(**enc, **kwargs)
+            new = generated[:, enc["input_ids"].shape[1]:]
+            decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            decoded = [_cut(text, sampling.stop) for text in decoded]
+            out.extend(decoded[i * n:(i + 1) * n] for i in range(len(chunk)))
+        return out
+
+    def _render(self, messages: list[Message]) -> str:
+        if messages and messages[-1]["role"] == "assistant":
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _cut(text: str, stops: tuple[str, ...]) -> str:
+    """Keep text up to and including the earliest stop string (generation may run a few tokens past it)."""
+    ends = [text.find(s) + len(s) for s in stops if s in text]
+    return text[: min(ends)] if ends else text
