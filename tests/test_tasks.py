@@ -28,7 +28,7 @@ def test_bundled_spider_dev_is_complete_and_split_by_database():
     assert len(load_tasks("spider-dev", "train", limit=5)) == 5
     t = tasks[0]
     assert t.prompt[0]["role"] == "system" and "CREATE TABLE" in t.prompt[1]["content"]
-    assert t.question if hasattr(t, "question") else t.metadata["question"] in t.prompt[1]["content"]
+    assert t.metadata["question"] in t.prompt[1]["content"]
 
 
 def test_bundled_questions_match_the_shared_source():
