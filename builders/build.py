@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import re
 import time
@@ -107,6 +108,17 @@ def choose_version(cfg: BuildConfig, name: str) -> str:
         return "0.1.0"
     major, minor, patch = max(taken)
     return f"{major}.{minor}.{patch + 1}"
+
+
+def cpu_name() -> str:
+    """CPU model and core count: timeouts depend on the machine, so cards record it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
 @dataclass
@@ -217,7 +229,7 @@ def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
         "splits": dict(Counter(p.split for p in pairs)),
         "resumed_samples": resumed_samples,
         "timing": {k: round(v, 2) for k, v in timing.items()},
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
     }
     release_mod.write_release(release_dir, name=name, version=version, build_id=build_id, config=cfg,
                               model=ref, pairs=pairs, sample_rows=rows, stats=stats,
