@@ -20,10 +20,12 @@ def run(args, cwd, env=None):
 
 def test_help_and_tasks_list_do_not_import_torch(tmp_path):
     code = ("import sys; from codelutra_data.cli import main; rc = main(['tasks', 'list']); "
-            "main(['--help']); assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+            "main(['--help']); main(['train', '--help']); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "spider-dev" in proc.stdout and "build" in proc.stdout
+    assert "--focal-alpha" in proc.stdout and "train" in proc.stdout
 
 
 def test_tasks_show_reports_splits_and_empty_gold(tmp_path):

@@ -1,0 +1,180 @@
+"""Read a release's pairs and decide, pair by pair and with counts, what the trainer will see.
+
+TRL drops a pair whose prompt fills `max_length` without saying so; we drop it first and count it, and for
+the focal loss also drop pairs whose error spans were truncated away.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from codelutra_data.errors import UserError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class DataInfo:
+    """What the model card says about the training data."""
+
+    name: str
+    version: str
+    location: str
+    split: str
+    build_id: str = ""
+
+
+@dataclass
+class Selection:
+    rows: list[dict]
+    loaded: int
+    dropped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+
+    def report(self) -> dict:
+        return {"pairs_loaded": self.loaded, "pairs_used": len(self.rows), "dropped": dict(self.dropped),
+                **dict(self.notes)}
+
+
+def _read_files(files: list[str]) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    rows: list[dict] = []
+    for f in files:
+        if f.endswith(".parquet"):
+            rows.extend(pq.read_table(f).to_pylist())
+        else:
+            with open(f, encoding="utf-8") as fh:
+                for n, line in enumerate(fh, 1):
+                    if line.strip():
+                        try:
+                            rows.append(json.loads(line))
+                        except json.JSONDecodeError as exc:
+                            raise UserError(f"{f}:{n}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def load_pairs(data: str, split: str = "train", revision: str | None = None) -> tuple[list[dict], DataInfo]:
+    """Rows of a release's `pairs` config: a release directory, a .parquet/.jsonl file, or a Hub dataset id."""
+    path = Path(data).expanduser()
+    if path.is_dir():
+        pairs_dir = path / "pairs"
+        if not pairs_dir.is_dir():
+            raise UserError(f"{data} is not a release: it has no pairs/ folder (expected releases/NAME/VERSION)")
+        files = sorted(glob.glob(str(pairs_dir / f"{split}-*.parquet")))
+        if not files:
+            have = sorted({Path(f).name.split("-")[0] for f in glob.glob(str(pairs_dir / "*.parquet"))})
+            raise UserError(f"release {data} has no {split!r} split of pairs (it has: {', '.join(have) or 'none'})")
+        name, version, build_id = path.parent.name, path.name, ""
+        config_file = path / "build_config.yaml"
+        if config_file.is_file():
+            info = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+            cfg = info.get("config") or {}
+            name, version = cfg.get("name", name), cfg.get("version", version)
+            build_id = info.get("build_id", "")
+        return _read_files(files), DataInfo(name, str(version), str(path.resolve()), split, build_id)
+    if path.is_file():
+        if path.suffix not in (".parquet", ".jsonl", ".json"):
+            raise UserError(f"{data}: expected a release directory, a .parquet or a .jsonl file of pairs")
+        return _read_files([str(path)]), DataInfo(path.stem, "", str(path.resolve()), split)
+    if _HUB_ID.match(data) and not data.startswith((".", "/")):
+        import datasets
+
+        try:
+            ds = datasets.load_dataset(data, "pairs", split=split, revision=revision)
+        except Exception as exc:  # network, auth, missing config: one line for the user
+            raise UserError(f"cannot load {data!r} from the Hub: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        return ds.to_list(), DataInfo(data.split("/")[-1], revision or "main", data, split)
+    raise UserError(f"data {data!r} not found: give a release directory, a pairs file, or a Hub dataset id (org/name)")
+
+
+def check_columns(rows: list[dict], needed: tuple[str, ...], method: str, data: str) -> None:
+    """One clear line when the data cannot feed this method."""
+    if not rows:
+        raise UserError(f"{data} has no pairs")
+    missing = [c for c in needed if c not in rows[0]]
+    if missing:
+        raise UserError(f"{data} has no column(s) {', '.join(missing)}: method {method} needs "
+                        f"{', '.join(needed)}")
+    for col in ("prompt", "chosen", "rejected"):
+        if col not in needed:
+            continue
+        value = rows[0][col]
+        if not (isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m
+                                                          for m in value)):
+            raise UserError(f"{data}: column {col!r} must hold chat messages ([{{role, content}}, ...]), as "
+                            f"codelutra-data releases do")
+    if method == "focal" and not any(r.get("rejected_error_spans") for r in rows):
+        raise UserError(f"{data} has no rejected_error_spans in any pair: focal training needs error spans "
+                        f"(debug-trajectory pairs); use --method codelutra or dpo for plain pass/fail pairs")
+
+
+def select_pairs(rows: list[dict], tokenizer, max_length: int, focal: bool, limit: int | None = None) -> Selection:
+    """Pairs the preference trainers will train on, with every drop counted.
+
+    Dropped: the prompt alone reaches `max_length` (TRL would silently drop it), and for focal, pairs whose
+    error spans all lie past `max_length`. Counted but kept: pairs truncated at all, focal pairs with some
+    span tokens truncated, and focal pairs without spans (trained as plain pairs)."""
+    from codelutra_data.trainers.masks import MaskAlignmentError, span_token_mask, tokenize_pair
+
+    rows = rows[:limit] if limit else rows
+    sel = Selection(rows=[], loaded=len(rows))
+    for n, row in enumerate(rows):
+        pid = row.get("pair_id") or f"row {n}"
+        toks = tokenize_pair(tokenizer, row["prompt"], row["chosen"], row["rejected"])
+        room = max_length - len(toks.prompt_ids)
+        if room <= 0:
+            sel.dropped["prompt_too_long"] += 1
+            continue
+        if len(toks.chosen_ids) > room or len(toks.rejected_ids) > room:
+            sel.notes["pairs_truncated"] += 1
+        if focal:
+            spans = row.get("rejected_error_spans") or []
+            if not spans:
+                sel.notes["focal_fallback_plain"] += 1
+            else:
+                try:
+                    mask = span_token_mask(tokenizer, row["prompt"], row["rejected"], spans,
+                                           toks.prompt_ids, toks.rejected_ids)
+                except MaskAlignmentError as exc:
+                    raise UserError(f"pair {pid}: {exc}") from None
+                kept = sum(mask[:room])
+                if kept == 0:
+                    sel.dropped["spans_truncated"] += 1
+                    continue
+                if kept < sum(mask):
+                    sel.notes["spans_partly_truncated"] += 1
+                sel.notes["focal_span_tokens"] += kept
+                sel.notes["focal_rejected_tokens"] += min(len(toks.rejected_ids), room)
+        sel.rows.append(row)
+    return sel
+
+
+def select_sft(rows: list[dict], tokenizer, max_length: int, limit: int | None = None) -> Selection:
+    """Prompt-completion examples from the chosen side, each distinct (prompt, chosen) once."""
+    from codelutra_data.trainers.masks import tokenize_pair
+
+    rows = rows[:limit] if limit else rows
+    sel = Selection(rows=[], loaded=len(rows))
+    seen = set()
+    for row in rows:
+        key = json.dumps([row["prompt"], row["chosen"]], sort_keys=True)
+        if key in seen:
+            sel.dropped["duplicate_chosen"] += 1
+            continue
+        seen.add(key)
+        toks = tokenize_pair(tokenizer, row["prompt"], row["chosen"], None)
+        if len(toks.prompt_ids) >= max_length:
+            sel.dropped["prompt_too_long"] += 1
+            continue
+        if len(toks.prompt_ids) + len(toks.chosen_ids) > max_length:
+            sel.notes["examples_truncated"] += 1
+        sel.rows.append({"prompt": row["prompt"], "completion": row["chosen"]})
+    return sel

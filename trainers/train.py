@@ -1,0 +1,171 @@
+"""`codelutra-data train`: data in, TRL trains, a model directory with its card out (whole or not at all)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import importlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from codelutra_data import __version__
+from codelutra_data.errors import UserError
+from codelutra_data.trainers.config import TrainConfig
+
+CARDS = Path(__file__).resolve().parent.parent / "cards"
+_KEPT_METRICS = ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected",
+                 "logps/chosen", "logps/rejected", "mean_token_accuracy", "entropy", "learning_rate", "grad_norm")
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    report: dict
+
+
+def method_module(name: str):
+    return importlib.import_module(f"codelutra_data.trainers.{name}")
+
+
+def load_model(path: str, revision: str | None = None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"revision": revision} if revision and revision not in ("local", "main") else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs)
+    except OSError as exc:
+        raise UserError(f"cannot load model {path!r}: {str(exc).splitlines()[0]}") from None
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"the tokenizer of {path!r} has no chat template; releases hold chat messages")
+    return model, tokenizer
+
+
+def lora_config(cfg: TrainConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.lora_target, task_type="CAUSAL_LM")
+
+
+def final_metrics(log_history: list[dict]) -> dict:
+    """The last logged step's metrics plus the run summary (runtime, mean train loss)."""
+    steps = [h for h in log_history if "loss" in h and "train_runtime" not in h]
+    summary = next((h for h in reversed(log_history) if "train_runtime" in h), {})
+    last = steps[-1] if steps else {}
+    out = {k: round(float(last[k]), 6) for k in _KEPT_METRICS if k in last}
+    for k in ("train_loss", "train_runtime", "train_steps_per_second"):
+        if k in summary:
+            out[k] = round(float(summary[k]), 6)
+    out["steps"] = int(summary.get("step", last.get("step", 0)) or 0)
+    out["epoch"] = round(float(summary.get("epoch", last.get("epoch", 0)) or 0), 4)
+    return out
+
+
+def render_model_card(context: dict) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(CARDS)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    body = env.get_template("model_card.md.j2").render(**context)
+    meta = {
+        "base_model": context["base_model"]["model_id"],
+        "library_name": "peft" if context["output_kind"] == "lora-adapter" else "transformers",
+        "pipeline_tag": "text-generation",
+        "tags": ["codelutra-data", "trl", context["method"], "code"] + (["lora"] if context["config"]["lora"] else []),
+        "datasets": [context["data"]["name"]],
+    }
+    header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    return f"---\n{header}---\n\n{body}"
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"codelutra-data": __version__}
+    for pkg in ("trl", "transformers", "torch", "peft", "datasets"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
+    """Train `cfg.model` on `cfg.data` with `cfg.method`; write the model, its card and a report to `cfg.out`."""
+    try:
+        import peft  # noqa: F401
+        import trl  # noqa: F401
+    except ImportError:
+        raise UserError("training needs TRL and peft: pip install 'codelutra-data[train]'") from None
+    from codelutra_data.models.spec import resolve
+    from codelutra_data.builders.build import cpu_name
+    from codelutra_data.trainers.data import check_columns, load_pairs
+
+    out = Path(cfg.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"output {out} already exists; models are never overwritten (choose another --out)")
+    method = method_module(cfg.method)
+    rows, data_info = load_pairs(cfg.data, cfg.split, cfg.data_revision)
+    check_columns(rows, method.NEEDS, cfg.method, cfg.data)
+    ref = resolve(cfg.model)
+    log(f"loading {ref.model_id} from {ref.path}")
+    model, tokenizer = load_model(ref.path, ref.revision)
+    selection = method.select(rows, tokenizer, cfg)
+    report = selection.report()
+    dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items()) or "none"
+    log(f"{report['pairs_used']} of {report['pairs_loaded']} {'examples' if cfg.method == 'sft' else 'pairs'} "
+        f"used (dropped: {dropped})")
+    if not selection.rows:
+        raise UserError(f"nothing to train on: every pair was dropped ({dropped}); raise --max-length")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        ref_model = None
+        if cfg.method != "sft" and not cfg.lora and not cfg.precompute_ref:
+            ref_model = load_model(ref.path, ref.revision)[0]  # the same weights and revision as the policy
+        trainer = method.trainer(cfg, model, tokenizer, selection.rows, str(tmp / "trainer"), ref_model=ref_model,
+                                 peft_config=lora_config(cfg) if cfg.lora else None)
+        started = time.monotonic()
+        with contextlib.redirect_stdout(sys.stderr):  # TRL's per-step log lines; stdout carries only the result
+            trainer.train()
+        train_seconds = time.monotonic() - started
+        metrics = final_metrics(trainer.state.log_history)
+        trained = trainer.model
+        if cfg.lora and cfg.merge:
+            trained = trained.merge_and_unload()
+        trained.config.use_cache = True  # training turned the KV cache off; generation wants it back
+        output_kind = "lora-adapter" if cfg.lora and not cfg.merge else ("merged-lora" if cfg.lora else "full")
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        trained.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        report.update(method=cfg.method, loss=method.describe(cfg), output=output_kind, metrics=metrics,
+                      train_seconds=round(train_seconds, 2))
+        context = {
+            "method": cfg.method, "loss": method.describe(cfg), "config": dataclasses.asdict(cfg),
+            "base_model": dataclasses.asdict(ref), "data": dataclasses.asdict(data_info), "report": report,
+            "metrics": metrics, "train_seconds": train_seconds, "output_kind": output_kind, "cpu": cpu_name(),
+            "versions": _versions(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        (tmp / "README.md").write_text(render_model_card(context), encoding="utf-8")
+        (tmp / "train_report.json").write_text(json.dumps({k: v for k, v in context.items()}, indent=1,
+                                                          default=str), encoding="utf-8")
+        if out.exists():
+            out.rmdir()  # an empty directory the user made; checked above
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TrainResult(out, report)
