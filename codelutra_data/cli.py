@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted: rerun the same command with --resume to continue", err=True)
+        args = sys.argv[1:] if argv is None else argv
+        hint = ": rerun the same command with --resume to continue" if "build" in args[:1] else " (nothing written)"
+        click.echo(f"interrupted{hint}", err=True)
         return 130
     return 0
 

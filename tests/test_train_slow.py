@@ -29,7 +29,7 @@ def card_of(out) -> tuple[dict, str]:
 
 
 def check_full_model(out, method: str, data_name: str, data_version: str,
-                     base: str = "HuggingFaceTB/SmolLM2-135M-Instruct"):
+                     base: str = "HuggingFaceTB/SmolLM2-135M-Instruct", beta: float = 0.1):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -42,7 +42,7 @@ def check_full_model(out, method: str, data_name: str, data_version: str,
     assert meta["base_model"] == base and meta["datasets"] == [data_name]
     assert method in meta["tags"]
     assert f"method **{method}**" in text and f"version `{data_version}`" in text
-    assert "| `beta` | `0.1` |" in text and "| `max_steps` | `2` |" in text
+    assert f"| `beta` | `{beta}` |" in text and "| `max_steps` | `2` |" in text
     assert "training took" in text and "| steps | 2 |" in text
     report = json.loads((out / "train_report.json").read_text())
     assert report["metrics"]["steps"] == 2 and report["config"]["method"] == method
@@ -72,12 +72,15 @@ def test_codelutra_dpo_sft_on_a_real_release(tmp_path, capsys):
 def test_focal_on_handmade_flow_pairs(tmp_path, capsys):
     release = write_pairs_release(tmp_path / "releases", focal_pairs(), name="flow", version="0.1.0")
     out = tmp_path / "m-focal"
-    report = train(capsys, "--method", "focal", "--data", release, "--out", out)
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({"method": "focal", "beta": 0.2, "focal_alpha": 0.5, "max_steps": 50}))
+    report = train(capsys, "--config", config, "--data", release, "--out", out)  # flags beat the file
     # the Spider prompts (schemas) do not fit 384 tokens: dropped and counted, never silently
     assert report["pairs_used"] == 5 and report["dropped"] == {"prompt_too_long": 2}
     assert 0 < report["focal_span_tokens"] < report["focal_rejected_tokens"]
-    check_full_model(out, "focal", "flow", "0.1.0")
-    assert "Target-RPO" in card_of(out)[1]
+    check_full_model(out, "focal", "flow", "0.1.0", beta=0.2)
+    text = card_of(out)[1]
+    assert "Target-RPO" in text and "| `focal_alpha` | `0.5` |" in text
 
 
 def test_lora_adapter_loads_on_base_and_merge_writes_a_full_model(tmp_path, capsys):

@@ -36,15 +36,15 @@ def method_module(name: str):
     return importlib.import_module(f"codelutra_data.trainers.{name}")
 
 
-def load_model(path: str, revision: str | None = None):
+def load_model(path: str):
+    """Model and tokenizer in fp32 (a local directory, the prepared bundled model, or a Hub id)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    kwargs = {"revision": revision} if revision and revision not in ("local", "main") else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs)
-    except OSError as exc:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
         raise UserError(f"cannot load model {path!r}: {str(exc).splitlines()[0]}") from None
     if not getattr(tokenizer, "chat_template", None):
         raise UserError(f"the tokenizer of {path!r} has no chat template; releases hold chat messages")
@@ -120,7 +120,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     check_columns(rows, method.NEEDS, cfg.method, cfg.data)
     ref = resolve(cfg.model)
     log(f"loading {ref.model_id} from {ref.path}")
-    model, tokenizer = load_model(ref.path, ref.revision)
+    model, tokenizer = load_model(ref.path)
     selection = method.select(rows, tokenizer, cfg)
     report = selection.report()
     dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items()) or "none"
@@ -135,7 +135,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     try:
         ref_model = None
         if cfg.method != "sft" and not cfg.lora and not cfg.precompute_ref:
-            ref_model = load_model(ref.path, ref.revision)[0]  # the same weights and revision as the policy
+            ref_model = load_model(ref.path)[0]  # the same weights and revision as the policy
         trainer = method.trainer(cfg, model, tokenizer, selection.rows, str(tmp / "trainer"), ref_model=ref_model,
                                  peft_config=lora_config(cfg) if cfg.lora else None)
         started = time.monotonic()
