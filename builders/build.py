@@ -13,11 +13,12 @@ from pathlib import Path
 
 from codelutra_data.builders import release as release_mod
 from codelutra_data.builders.execute import ExecOptions, Executor, check_references, reference_timeouts
+from codelutra_data.builders.focal_pairs import REJECTED_RULES
 from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
 from codelutra_data.builders.sampling import sample_key, sample_tasks
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import BACKENDS, SamplingParams, load_backend
+from codelutra_data.models.base import BACKENDS, LazyBackend, SamplingParams
 from codelutra_data.models.spec import resolve
 from codelutra_data.records import Execution, Sample, Task, content_hash
 from codelutra_data.sandboxes.compare import MODES
@@ -29,6 +30,11 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Options that do not change what is built, so a resumed run may differ in them.
 _NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name", "isolation"}
+BUILD_MODES = ("pairs", "trajectories")
+# Options that only one mode reads: left out of the other mode's configuration (and its build id).
+_MODE_ONLY = {"pairs": {"samples", "pairs_per_task", "reference_fallback"},
+              "trajectories": {"trajectories_per_task", "max_rounds", "reviser", "rejected", "max_error_lines",
+                               "max_pair_tokens", "max_repeats"}}
 
 
 @dataclass
@@ -36,6 +42,7 @@ class BuildConfig:
     """Everything that determines a build; written in full into every release."""
 
     tasks: str = "spider-dev"
+    mode: str = "pairs"  # pairs (CodeLutra) | trajectories (CodeFlow / IterPref)
     split: str = "auto"
     limit: int = 24
     samples: int = 8
@@ -56,6 +63,13 @@ class BuildConfig:
     min_reference_pass_rate: float = 0.95
     reference_fallback: bool = False
     include_timeouts: bool = False
+    trajectories_per_task: int = 1
+    max_rounds: int = 5  # revisions after the first attempt
+    reviser: str | None = None  # model spec that writes the fixes; None: the sampling model itself
+    rejected: str = "random"  # random | first | last earlier failing attempt
+    max_error_lines: int = 20
+    max_pair_tokens: int = 2048
+    max_repeats: int = 2  # resubmissions in a row that close a trajectory
     name: str | None = None
     version: str | None = None
     runs_dir: str = "runs"
@@ -63,6 +77,14 @@ class BuildConfig:
     resume: bool = False
 
     def validate(self) -> None:
+        if self.mode not in BUILD_MODES:
+            raise UserError(f"unknown mode {self.mode!r}: use one of {', '.join(BUILD_MODES)}")
+        if self.rejected not in REJECTED_RULES:
+            raise UserError(f"unknown --rejected rule {self.rejected!r}: use one of {', '.join(REJECTED_RULES)}")
+        if self.trajectories_per_task < 1 or self.max_rounds < 0 or self.max_repeats < 1:
+            raise UserError("--trajectories-per-task and --max-repeats must be at least 1, --max-rounds at least 0")
+        if self.max_error_lines < 1 or self.max_pair_tokens < 1:
+            raise UserError("--max-error-lines and --max-pair-tokens must be at least 1")
         if self.samples < 1 or self.pairs_per_task < 1:
             raise UserError("--samples and --pairs-per-task must be at least 1")
         if self.limit < 0:
@@ -86,14 +108,20 @@ class BuildConfig:
         tokens = self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[domain]
         return SamplingParams(self.temperature, self.top_p, tokens, stop=("```",))
 
+    def relevant(self) -> dict:
+        """The configuration without the other mode's options: what cards and build_config.yaml show."""
+        other = _MODE_ONLY["trajectories" if self.mode == "pairs" else "pairs"]
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in other}
+
     def determining(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_DETERMINING}
+        return {k: v for k, v in self.relevant().items() if k not in _NOT_DETERMINING}
 
 
 def default_name(cfg: BuildConfig) -> str:
     source = Path(cfg.tasks).stem if cfg.tasks.endswith(".jsonl") else Path(cfg.tasks).name or cfg.tasks
     model = Path(cfg.model).name or cfg.model
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{source}-{model}").strip("-")
+    suffix = "-trajectories" if cfg.mode == "trajectories" else ""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{source}-{model}{suffix}").strip("-")
 
 
 def _versions(folder: Path) -> list[tuple[int, int, int]]:
@@ -141,9 +169,27 @@ def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
     return [tasks[i:i + size] for i in range(0, len(tasks), size)]
 
 
-def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
-    """Run (or resume) a build and write its release. `progress` is an optional callback (see commands)."""
-    t_start = time.monotonic()
+@dataclass
+class _Prepared:
+    """What both modes start from: checked tasks, their time limits, the open sandboxes and the run store."""
+
+    name: str
+    version: str
+    release_dir: Path
+    tasks: list[Task]
+    domain: str
+    ref: object
+    executor: Executor
+    timeouts: dict[str, float]
+    store: RunStore
+    build_id: str
+    ref_rate: float
+    failed_ids: set[str]
+    timing: dict[str, float]
+
+
+def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
+    """Validate, load tasks, refuse a bad resume, check every reference, open the run store."""
     cfg.validate()
     name = cfg.name or default_name(cfg)
     version = choose_version(cfg, name)
@@ -155,6 +201,8 @@ def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
     if len(domains) != 1:
         raise UserError(f"a build takes tasks of one domain; {cfg.tasks!r} mixes {', '.join(domains)}")
     ref = resolve(cfg.model, prepare=False)
+    if cfg.reviser:
+        resolve(cfg.reviser, prepare=False)  # an unknown reviser fails now, before any work
     run_dir = Path(cfg.runs_dir) / name / version
     state_file = run_dir / "state.json"
     if state_file.exists():
@@ -173,17 +221,16 @@ def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
         t0 = time.monotonic()
         ref_execs = check_references(executor, tasks)
         ref_seconds = time.monotonic() - t0
+        failed = [(t, e) for t, e in zip(tasks, ref_execs) if e.status != "passed"]
+        ref_rate = 1 - len(failed) / len(tasks)
+        if ref_rate < cfg.min_reference_pass_rate:
+            example = f" (first: {failed[0][0].task_id}: {failed[0][1].status}: {failed[0][1].feedback[:120]})"
+            raise UserError(f"reference solutions pass on only {ref_rate:.1%} of {len(tasks)} tasks{example}; "
+                            f"run `codelutra-data doctor --tasks {cfg.tasks}` for the list, or lower "
+                            f"--min-reference-pass-rate")
     except BaseException:
         executor.close()
         raise
-    failed = [(t, e) for t, e in zip(tasks, ref_execs) if e.status != "passed"]
-    ref_rate = 1 - len(failed) / len(tasks)
-    if ref_rate < cfg.min_reference_pass_rate:
-        executor.close()
-        example = f" (first: {failed[0][0].task_id}: {failed[0][1].status}: {failed[0][1].feedback[:120]})"
-        raise UserError(f"reference solutions pass on only {ref_rate:.1%} of {len(tasks)} tasks{example}; "
-                        f"run `codelutra-data doctor --tasks {cfg.tasks}` for the list, or lower "
-                        f"--min-reference-pass-rate")
     timeouts = reference_timeouts(tasks, ref_execs, cfg.timeout_s)
     failed_ids = {t.task_id for t, _ in failed}
     tasks = [t for t in tasks if t.task_id not in failed_ids]
@@ -193,39 +240,72 @@ def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
     build_id = content_hash(name, version, cfg.determining())
     store.write_state({"config": cfg.determining(), "name": name, "version": version, "build_id": build_id,
                        "finished": False})
-    sampling = cfg.sampling(domains[0])
-    per_chunk = max(1, cfg.batch_size // cfg.samples)
-    keys = {t.task_id: [sample_key(t, cfg.backend, ref.model_id, ref.revision, sampling, cfg.seed, i, 0)
-                        for i in range(cfg.samples)] for t in tasks}
     timing = {"generation_s": 0.0, "execution_s": 0.0, "model_load_s": 0.0, "reference_check_s": ref_seconds}
-    backend = None
+    return _Prepared(name, version, release_dir, tasks, domains[0], ref, executor, timeouts, store, build_id,
+                     ref_rate, failed_ids, timing)
+
+
+def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: int, t_start: float) -> dict:
+    statuses = Counter(r["status"] for r in rows)
+    timing = p.timing
+    timing["total_s"] = time.monotonic() - t_start
+    timing["bookkeeping_s"] = timing["total_s"] - sum(v for k, v in timing.items() if k != "total_s")
+    return {
+        "tasks": len(p.tasks), "samples": len(rows),
+        "pass_rate": statuses.get("passed", 0) / len(rows) if rows else 0.0,
+        "status_histogram": dict(sorted(statuses.items())),
+        "resumed_samples": resumed,
+        "reference_pass_rate": round(p.ref_rate, 4),
+        "tasks_dropped_failing_reference": sorted(p.failed_ids),
+        "sandbox": sandbox_name,
+        "timing": {k: round(v, 2) for k, v in timing.items()},
+        "cpu": cpu_name(),
+    }
+
+
+def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
+    """Run (or resume) a build and write its release. `progress` is an optional callback (see commands):
+    called with (tasks, samples, statuses) per chunk in pairs mode, with a RoundProgress in trajectories mode."""
+    t_start = time.monotonic()
+    p = _prepare(cfg, on_start)
+    try:
+        if cfg.mode == "trajectories":
+            result = _build_trajectories(cfg, p, progress, t_start)
+        else:
+            result = _build_pairs(cfg, p, progress, t_start)
+    finally:
+        p.executor.close()
+    p.store.write_state({**p.store.read_state(), "finished": True, "release": str(result.release_dir)})
+    return result
+
+
+def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> BuildResult:
+    tasks, store, timing = p.tasks, p.store, p.timing
+    sampling = cfg.sampling(p.domain)
+    per_chunk = max(1, cfg.batch_size // cfg.samples)
+    keys = {t.task_id: [sample_key(t, cfg.backend, p.ref.model_id, p.ref.revision, sampling, cfg.seed, i, 0)
+                        for i in range(cfg.samples)] for t in tasks}
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing)
     resumed_samples = sum(k in store.samples for ks in keys.values() for k in ks)
     by_id = {t.task_id: t for t in tasks}
-    try:
-        for chunk in _chunks(tasks, per_chunk):
-            missing = [t for t in chunk if any(k not in store.samples for k in keys[t.task_id])]
-            if missing:
-                if backend is None:
-                    t0 = time.monotonic()
-                    backend = load_backend(cfg.backend, cfg.model, batch_size=cfg.batch_size)
-                    timing["model_load_s"] += time.monotonic() - t0
-                t0 = time.monotonic()
-                fresh = sample_tasks(backend, chunk, cfg.samples, sampling, cfg.seed)
-                timing["generation_s"] += time.monotonic() - t0
-                store.samples.append(s.to_dict() for s in fresh)
-            chunk_samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
-            pending = [s for s in chunk_samples if s.sample_id not in store.executions]
-            if pending:
-                t0 = time.monotonic()
-                executions = executor.run([(by_id[s.task_id], s.sample_id, s.code) for s in pending], timeouts)
-                timing["execution_s"] += time.monotonic() - t0
-                store.executions.append(e.to_dict() for e in executions)
-            if progress:
-                statuses = [store.executions.get(s.sample_id)["status"] for s in chunk_samples]
-                progress(len(chunk), len(chunk_samples), statuses)
-        sandbox_name, limits = executor.sandbox_info(domains[0])
-    finally:
-        executor.close()
+    for chunk in _chunks(tasks, per_chunk):
+        missing = [t for t in chunk if any(k not in store.samples for k in keys[t.task_id])]
+        if missing:
+            t0, load_before = time.monotonic(), timing["model_load_s"]
+            fresh = sample_tasks(backend, chunk, cfg.samples, sampling, cfg.seed)
+            timing["generation_s"] += time.monotonic() - t0 - (timing["model_load_s"] - load_before)
+            store.samples.append(s.to_dict() for s in fresh)
+        chunk_samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
+        pending = [s for s in chunk_samples if s.sample_id not in store.executions]
+        if pending:
+            t0 = time.monotonic()
+            executions = p.executor.run([(by_id[s.task_id], s.sample_id, s.code) for s in pending], p.timeouts)
+            timing["execution_s"] += time.monotonic() - t0
+            store.executions.append(e.to_dict() for e in executions)
+        if progress:
+            statuses = [store.executions.get(s.sample_id)["status"] for s in chunk_samples]
+            progress(len(chunk), len(chunk_samples), statuses)
+    sandbox_name, limits = p.executor.sandbox_info(p.domain)
 
     pairs, reasons, rows = [], Counter(), []
     opts = PairOptions(cfg.pairs_per_task, cfg.seed, cfg.reference_fallback, cfg.include_timeouts)
@@ -235,29 +315,89 @@ def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
             s, e = Sample.from_dict(store.samples.get(k)), Execution.from_dict(store.executions.get(k))
             results.append((s, e))
             rows.append(release_mod.sample_row(task, s, e))
-        task_pairs, reason = make_pairs(task, results, opts, build_id, ref.model_id)
+        task_pairs, reason = make_pairs(task, results, opts, p.build_id, p.ref.model_id)
         pairs.extend(task_pairs)
         if reason:
             reasons[reason] += 1
-    statuses = Counter(r["status"] for r in rows)
-    timing["total_s"] = time.monotonic() - t_start
-    timing["bookkeeping_s"] = timing["total_s"] - sum(v for k, v in timing.items() if k != "total_s")
-    stats = {
-        "tasks": len(tasks), "samples": len(rows), "pairs": len(pairs),
-        "pass_rate": statuses.get("passed", 0) / len(rows) if rows else 0.0,
-        "status_histogram": dict(sorted(statuses.items())),
+    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start)
+    stats.update({
+        "pairs": len(pairs),
         "tasks_without_pairs": {r: reasons.get(r, 0) for r in REASONS},
-        "chosen_origin": dict(Counter(p.chosen_origin for p in pairs)),
-        "splits": dict(Counter(p.split for p in pairs)),
-        "resumed_samples": resumed_samples,
-        "reference_pass_rate": round(ref_rate, 4),
-        "tasks_dropped_failing_reference": sorted(failed_ids),
-        "sandbox": sandbox_name,
-        "timing": {k: round(v, 2) for k, v in timing.items()},
-        "cpu": cpu_name(),
-    }
-    release_mod.write_release(release_dir, name=name, version=version, build_id=build_id, config=cfg,
-                              model=ref, pairs=pairs, sample_rows=rows, stats=stats,
-                              limits=limits)
-    store.write_state({**store.read_state(), "finished": True, "release": str(release_dir)})
-    return BuildResult(release_dir, stats)
+        "chosen_origin": dict(Counter(x.chosen_origin for x in pairs)),
+        "splits": dict(Counter(x.split for x in pairs)),
+    })
+    tables = {"pairs": [x.to_dict() for x in pairs], "samples": rows}
+    release_mod.write_release(p.release_dir, name=p.name, version=p.version, build_id=p.build_id, config=cfg,
+                              model=p.ref, tables=tables, stats=stats, limits=limits)
+    return BuildResult(p.release_dir, stats)
+
+
+def _token_counter(spec: str):
+    """Token counts in the model's own tokenizer, for the focal pairs' length filter."""
+    from transformers import AutoTokenizer
+
+    ref = resolve(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref.path)
+    except OSError as exc:
+        raise UserError(f"cannot load the tokenizer of {spec!r}: {str(exc).splitlines()[0]}") from None
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _build_trajectories(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> BuildResult:
+    from codelutra_data.builders.focal_pairs import FocalOptions, focal_pairs
+    from codelutra_data.builders.trajectories import (TrajectoryOptions, run_trajectories, sft_messages,
+                                                      trajectory_stats)
+
+    store, timing = p.store, p.timing
+    sampling = cfg.sampling(p.domain)
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing)
+    reviser = None
+    if cfg.reviser and cfg.reviser != cfg.model:
+        reviser = LazyBackend(cfg.backend, cfg.reviser, batch_size=cfg.batch_size, timing=timing)
+    options = TrajectoryOptions(trajectories_per_task=cfg.trajectories_per_task, max_rounds=cfg.max_rounds,
+                                seed=cfg.seed, batch_size=cfg.batch_size, max_repeats=cfg.max_repeats)
+    t0 = time.monotonic()
+    count_tokens = _token_counter(cfg.model)  # loaded first: a model without a tokenizer fails before any work
+    timing["tokenizer_load_s"] = time.monotonic() - t0
+    resumed_samples = len(store.samples)
+    trajectories = run_trajectories(p.tasks, backend, p.executor, sampling, options, reviser=reviser, store=store,
+                                    timeouts=p.timeouts, build_id=p.build_id, progress=progress, timing=timing)
+    timing["generation_s"] -= timing["model_load_s"]  # loading happens inside the first generate call
+    sandbox_name, limits = p.executor.sandbox_info(p.domain)
+
+    by_id = {t.task_id: t for t in p.tasks}
+    focal_options = FocalOptions(rejected=cfg.rejected, seed=cfg.seed, max_error_lines=cfg.max_error_lines,
+                                 max_tokens=cfg.max_pair_tokens, include_timeouts=cfg.include_timeouts)
+    pairs, reasons = focal_pairs(by_id, trajectories, focal_options, p.build_id, p.ref.model_id, count_tokens)
+    rows = []
+    for trajectory in trajectories:
+        task = by_id[trajectory.task_id]
+        for r in trajectory.rounds:
+            s = Sample.from_dict(store.samples.get(r["sample_id"]))
+            e = Execution.from_dict(store.executions.get(r["sample_id"]))
+            rows.append(release_mod.sample_row(task, s, e))
+    sft = [{"messages": sft_messages(by_id[t.task_id], t), "task_id": t.task_id, "trajectory_id": t.trajectory_id,
+            "source": t.source, "domain": t.domain, "split": t.split, "solved_round": t.solved_round,
+            "model": t.model, "reviser": t.reviser, "build_id": t.build_id}
+           for t in trajectories if t.solved]
+    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start)
+    stats.update(trajectory_stats(trajectories, cfg.max_rounds))
+    filters = {k: reasons[k] for k in ("no_error_lines", "comments_or_blank_only", "too_many_error_lines",
+                                       "too_long", "same_structure", "cosmetic_only")}
+    stats.update({
+        "focal_pairs": len(pairs),
+        "pairs": len(pairs),
+        "pairs_per_task": round(len(pairs) / (len(p.tasks) or 1), 4),
+        "sft_conversations": len(sft),
+        "filters": filters,
+        "trajectories_without_pairs": {k: v for k, v in reasons.items() if k not in filters},
+        "samples_per_task": round(len(rows) / (len(p.tasks) or 1), 3),
+        "splits": dict(Counter(x.split for x in pairs)),
+        "reviser": (reviser or backend).ref.model_id,
+    })
+    tables = {"focal_pairs": [x.to_dict() for x in pairs], "trajectories": [t.to_dict() for t in trajectories],
+              "sft": sft, "samples": rows}
+    release_mod.write_release(p.release_dir, name=p.name, version=p.version, build_id=p.build_id, config=cfg,
+                              model=p.ref, tables=tables, stats=stats, limits=limits)
+    return BuildResult(p.release_dir, stats)

@@ -14,6 +14,7 @@ from codelutra_data.config import load_yaml, merge
 @click.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of build options; flags override it.")
 @click.option("--tasks", help="Task source: a name (spider-dev, mbpp, humaneval), a Spider/BIRD folder, or a .jsonl file (SQL, Python or DS-1000 format). [spider-dev]")
+@click.option("--mode", type=click.Choice(["pairs", "trajectories"]), help="pairs: CodeLutra pass/fail pairs from independent samples; trajectories: CodeFlow debug trajectories and IterPref focal pairs. [pairs]")
 @click.option("--split", help="Split to use: train, test, validation, all, or auto (train if the source has one, else all). [auto]")
 @click.option("--limit", type=int, help="Use the first N tasks; 0 = all. [24]")
 @click.option("--samples", type=int, help="Samples per task (M). [8]")
@@ -35,26 +36,67 @@ from codelutra_data.config import load_yaml, merge
               help="Use the gold answer as the chosen side when no sample is correct.")
 @click.option("--include-timeouts/--no-include-timeouts", default=None,
               help="Allow timed-out samples as rejected answers (off: timeouts depend on the machine).")
-@click.option("--name", help="Release name. [<source>-<model>]")
+@click.option("--trajectories-per-task", type=int, help="trajectories: independent debug trajectories per task. [1]")
+@click.option("--max-rounds", type=int, help="trajectories: revisions after the first attempt. [5]")
+@click.option("--reviser", help="trajectories: model spec that writes the fixes (e.g. a stronger model). [--model]")
+@click.option("--rejected", type=click.Choice(["random", "first", "last"]), help="trajectories: which earlier failing attempt is the rejected side (random is seeded). [random]")
+@click.option("--max-error-lines", type=int, help="trajectories: drop focal pairs with more error lines. [20]")
+@click.option("--max-pair-tokens", type=int, help="trajectories: drop focal pairs with a side longer than this many tokens. [2048]")
+@click.option("--max-repeats", type=int, help="trajectories: close a trajectory after this many resubmissions in a row. [2]")
+@click.option("--name", help="Release name. [<source>-<model>, plus -trajectories in that mode]")
 @click.option("--version", "version", help="Release version (semver). [next free patch, from 0.1.0]")
 @click.option("--runs-dir", help="Where run stores live. [runs]")
 @click.option("--releases-dir", help="Where releases are written. [releases]")
 @click.option("--resume", is_flag=True, default=None, help="Continue an interrupted build of the same config.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build(config_file, as_json, **options) -> None:
-    """Sample, execute and pair: build a versioned CodeLutra preference dataset."""
+    """Sample, execute and pair (or debug): build a versioned preference dataset."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from codelutra_data.builders.build import BuildConfig, run_build
 
     cfg = merge(BuildConfig, load_yaml(config_file) if config_file else {}, options)
     console = Console(stderr=True)
+    quiet = as_json or not console.is_terminal
+    if cfg.mode == "trajectories":
+        result = _with_round_progress(console, quiet, lambda progress, start: run_build(cfg, progress, start),
+                                      cfg.trajectories_per_task)
+    else:
+        result = _with_task_progress(console, quiet, lambda progress, start: run_build(cfg, progress, start))
+    stats = result.stats
+    if as_json:
+        click.echo(json.dumps({"release": str(result.release_dir), **stats}, indent=1))
+        return
+    console.print(f"[green]release written:[/green] {result.release_dir}")
+    if cfg.mode == "trajectories":
+        console.print(f"tasks {stats['tasks']}, trajectories {stats['trajectories']}, attempts {stats['samples']} "
+                      f"({stats['resubmissions']} resubmissions), focal pairs {stats['focal_pairs']}, "
+                      f"SFT conversations {stats['sft_conversations']}")
+        console.print(f"solved: first try {stats['first_try_pass_rate']:.1%}, after debugging "
+                      f"{stats['final_solve_rate']:.1%}; by round: "
+                      + ", ".join(f"{r:.1%}" for r in stats["cumulative_solve_rate"]))
+        console.print("without a pair: " + ", ".join(f"{k} {v}" for k, v in stats["trajectories_without_pairs"].items()))
+        console.print("filtered: " + ", ".join(f"{k} {v}" for k, v in stats["filters"].items()))
+    else:
+        console.print(f"tasks {stats['tasks']}, samples {stats['samples']} (pass rate {stats['pass_rate']:.1%}), "
+                      f"pairs {stats['pairs']}")
+        console.print("tasks without pairs: " + ", ".join(f"{k} {v}" for k, v in stats["tasks_without_pairs"].items()))
+    console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in stats["status_histogram"].items()))
+    console.print(f"reference solutions: {stats['reference_pass_rate']:.1%} pass"
+                  + (f" ({len(stats['tasks_dropped_failing_reference'])} tasks left out)"
+                     if stats["tasks_dropped_failing_reference"] else ""))
+    t = stats["timing"]
+    console.print(f"time: {t['total_s']:.1f} s total = model load {t['model_load_s']:.1f} + generation "
+                  f"{t['generation_s']:.1f} + execution {t['execution_s']:.1f} + bookkeeping {t['bookkeeping_s']:.1f}")
+
+
+def _with_task_progress(console, quiet: bool, run):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     counts = Counter()
     with Progress(TextColumn("[bold]build"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"),
                   TextColumn("{task.fields[rate]} samples/s, pass rate {task.fields[pass_rate]}"),
-                  TimeElapsedColumn(), console=console, disable=as_json or not console.is_terminal,
-                  transient=True) as bar:
+                  TimeElapsedColumn(), console=console, disable=quiet, transient=True) as bar:
         handle = bar.add_task("build", total=None, rate="-", pass_rate="-")
 
         def progress(n_tasks: int, n_samples: int, statuses: list[str]) -> None:
@@ -67,22 +109,30 @@ def build(config_file, as_json, **options) -> None:
         def start(total: int) -> None:
             bar.update(handle, total=total)
 
-        result = run_build(cfg, progress=progress, on_start=start)
-    stats = result.stats
-    if as_json:
-        click.echo(json.dumps({"release": str(result.release_dir), **stats}, indent=1))
-        return
-    console.print(f"[green]release written:[/green] {result.release_dir}")
-    console.print(f"tasks {stats['tasks']}, samples {stats['samples']} (pass rate {stats['pass_rate']:.1%}), "
-                  f"pairs {stats['pairs']}")
-    console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in stats["status_histogram"].items()))
-    console.print("tasks without pairs: " + ", ".join(f"{k} {v}" for k, v in stats["tasks_without_pairs"].items()))
-    console.print(f"reference solutions: {stats['reference_pass_rate']:.1%} pass"
-                  + (f" ({len(stats['tasks_dropped_failing_reference'])} tasks left out)"
-                     if stats["tasks_dropped_failing_reference"] else ""))
-    t = stats["timing"]
-    console.print(f"time: {t['total_s']:.1f} s total = model load {t['model_load_s']:.1f} + generation "
-                  f"{t['generation_s']:.1f} + execution {t['execution_s']:.1f} + bookkeeping {t['bookkeeping_s']:.1f}")
+        return run(progress, start)
+
+
+def _with_round_progress(console, quiet: bool, run, per_task: int):
+    """Round, open trajectories, solved so far and samples/s; the bar fills as trajectories close."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]build[/bold] round {task.fields[round]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("trajectories closed, {task.fields[open]} open, {task.fields[solved]} solved, "
+                             "{task.fields[rate]} samples/s"),
+                  TimeElapsedColumn(), console=console, disable=quiet, transient=True) as bar:
+        handle = bar.add_task("build", total=None, round=0, open="-", solved=0, rate="-")
+        made = [0]
+
+        def progress(event) -> None:
+            made[0] += event.new_samples
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            bar.update(handle, completed=event.trajectories - event.open, round=event.round, open=event.open,
+                       solved=event.solved, rate=f"{made[0] / elapsed:.2f}")
+
+        def start(total_tasks: int) -> None:
+            bar.update(handle, total=total_tasks * per_task)
+
+        return run(progress, start)
 
 
 @click.group()

@@ -18,7 +18,7 @@ import yaml
 from codelutra_data import __version__
 from codelutra_data.builders.tasks import bundled_summary, registered, source_license
 from codelutra_data.errors import UserError
-from codelutra_data.records import Execution, Pair, Sample, Task
+from codelutra_data.records import Execution, Pair, Sample, Task, Trajectory
 
 CARDS = Path(__file__).resolve().parent.parent / "cards"
 
@@ -38,14 +38,60 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
+def _message_list():
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
 def pairs_schema():
     """Explicit arrow schema of the `pairs` config, so empty lists and empty splits keep their types."""
     import pyarrow as pa
 
-    msg = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    msg = _message_list()
     types = {"prompt": msg, "chosen": msg, "rejected": msg, "rejected_error_spans": pa.list_(pa.list_(pa.int64())),
              "iteration": pa.int64(), "chosen_pass_rate": pa.float64(), "rejected_pass_rate": pa.float64()}
     return pa.schema([(f.name, types.get(f.name, pa.string())) for f in dataclasses.fields(Pair)])
+
+
+def trajectories_schema():
+    import pyarrow as pa
+
+    round_type = pa.struct([("round", pa.int64()), ("sample_id", pa.string()), ("model", pa.string()),
+                            ("raw_output", pa.string()), ("code", pa.string()), ("status", pa.string()),
+                            ("tests_passed", pa.int64()), ("tests_total", pa.int64()), ("feedback", pa.string()),
+                            ("resubmission_of", pa.int64())])
+    types = {"rounds": pa.list_(round_type), "trajectory_index": pa.int64(), "solved": pa.bool_(),
+             "solved_round": pa.int64(), "resubmissions": pa.int64()}
+    return pa.schema([(f.name, types.get(f.name, pa.string())) for f in dataclasses.fields(Trajectory)])
+
+
+def sft_schema():
+    import pyarrow as pa
+
+    return pa.schema([("messages", _message_list()), ("task_id", pa.string()), ("trajectory_id", pa.string()),
+                      ("source", pa.string()), ("domain", pa.string()), ("split", pa.string()),
+                      ("solved_round", pa.int64()), ("model", pa.string()), ("reviser", pa.string()),
+                      ("build_id", pa.string())])
+
+
+SCHEMAS = {"pairs": pairs_schema, "focal_pairs": pairs_schema, "trajectories": trajectories_schema,
+           "sft": sft_schema}
+CONFIG_TEXT = {
+    "pairs": "TRL conversational preference format (`prompt`, `chosen`, `rejected`) plus provenance columns "
+             "(`task_id`, `source`, `split`, `model`, `iteration`, both sides' status and pass rate, "
+             "`chosen_origin`, `rejected_error_spans`, `build_id`).",
+    "focal_pairs": "IterPref focal pairs: the task's prompt, chosen = the final passing attempt of a debug "
+                   "trajectory, rejected = an earlier failing attempt, `rejected_error_spans` = character spans "
+                   "of the rejected program's lines outside the longest common subsequence of lines with the "
+                   "chosen program; the same columns as `pairs` (train with `--method focal`).",
+    "trajectories": "one row per debug trajectory: every attempt (`rounds`: code, raw output, status, tests "
+                    "passed, the feedback shown to the reviser, resubmission_of), `solved`, `solved_round`, "
+                    "`stop_reason`, `model`, `reviser`, `feedback_version`.",
+    "sft": "solved trajectories as TRL conversational `messages`: task, attempt, feedback + request for a fix, "
+           "..., the final passing program.",
+    "samples": "every sample with its execution (raw output, extracted code, status, feedback, limits).",
+}
 
 
 def _write_parquet(rows: list[dict], path: Path, schema=None) -> None:
@@ -60,25 +106,29 @@ def _write_parquet(rows: list[dict], path: Path, schema=None) -> None:
     pq.write_table(table, path)
 
 
-def card_metadata(name: str, config, splits: dict[str, list[str]], n_pairs: int, build_id: str) -> dict:
+def card_metadata(name: str, config, splits: dict[str, list[str]], n_rows: int, build_id: str,
+                  domain: str = "sql") -> dict:
     """The card's YAML header (Hub dataset-card fields). File names carry the build id: `datasets` caches a
     local folder by its config (not its path), so two releases with equal file names would share a cache."""
     configs = []
-    for cfg_name in ("pairs", "samples"):
-        if not splits[cfg_name]:  # `datasets` cannot load a config or split with no rows
+    for cfg_name, cfg_splits in splits.items():
+        if not cfg_splits:  # `datasets` cannot load a config or split with no rows
             continue
-        files = [{"split": s, "path": f"{cfg_name}/{s}-{build_id}.parquet"} for s in splits[cfg_name]]
+        files = [{"split": s, "path": f"{cfg_name}/{s}-{build_id}.parquet"} for s in cfg_splits]
         configs.append({"config_name": cfg_name, "data_files": files})
     configs[0]["default"] = True
     lic = "cc-by-sa-4.0" if config.tasks == "spider-dev" else "other"
+    trajectories = getattr(config, "mode", "pairs") == "trajectories"
+    tags = ["code", "text-to-sql" if domain == "sql" else "python", "preference", "dpo", "execution-verified"]
+    tags += ["iterpref", "codeflow", "debug-trajectories", "focal-dpo"] if trajectories else ["codelutra"]
     return {
         "configs": configs,
         "license": lic,
         "task_categories": ["text-generation"],
-        "tags": ["code", "text-to-sql", "preference", "dpo", "codelutra", "execution-verified"],
-        "size_categories": [_size_category(n_pairs)],
+        "tags": tags,
+        "size_categories": [_size_category(n_rows)],
         "source_datasets": [config.tasks if config.tasks in registered() else "user-provided"],
-        "pretty_name": f"{name} (CodeLutra pairs)",
+        "pretty_name": f"{name} ({'IterPref debug trajectories' if trajectories else 'CodeLutra pairs'})",
     }
 
 
@@ -93,7 +143,10 @@ def render_card(metadata: dict, context: dict) -> str:
 
 
 def write_release(release_dir: Path, *, name: str, version: str, build_id: str, config, model,
-                  pairs: list[Pair], sample_rows: list[dict], stats: dict, limits: dict) -> Path:
+                  tables: dict[str, list[dict]], stats: dict, limits: dict) -> Path:
+    """Write every table (config name -> rows, each row with its `split`) as parquet per split, the card and
+    build_config.yaml, all under a temporary name renamed into place. The first table with rows is the
+    default config."""
     if release_dir.exists():
         raise UserError(f"release {release_dir} already exists and is never overwritten")
     release_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -101,28 +154,35 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        by_split: dict[str, dict[str, list[dict]]] = {"pairs": {}, "samples": {}}
-        for p in pairs:
-            by_split["pairs"].setdefault(p.split, []).append(p.to_dict())
-        for r in sample_rows:
-            by_split["samples"].setdefault(r["split"], []).append(r)
+        by_split: dict[str, dict[str, list[dict]]] = {}
+        for cfg_name, rows in tables.items():
+            by_split[cfg_name] = {}
+            for row in rows:
+                by_split[cfg_name].setdefault(row["split"], []).append(row)
         for cfg_name, splits in by_split.items():
+            schema = SCHEMAS[cfg_name]() if cfg_name in SCHEMAS else None
             for split, rows in splits.items():
-                _write_parquet(rows, tmp / cfg_name / f"{split}-{build_id}.parquet",
-                               schema=pairs_schema() if cfg_name == "pairs" else None)
-        full_config = {**dataclasses.asdict(config), "name": name, "version": version}
+                _write_parquet(rows, tmp / cfg_name / f"{split}-{build_id}.parquet", schema=schema)
+        relevant = config.relevant() if hasattr(config, "relevant") else dataclasses.asdict(config)
+        full_config = {**relevant, "name": name, "version": version}
         build_info = {"build_id": build_id, "codelutra_data_version": __version__,
                       "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       "model": dataclasses.asdict(model), "sandbox_limits": limits, "stats": stats,
                       "config": full_config}
         (tmp / "build_config.yaml").write_text(yaml.safe_dump(build_info, sort_keys=False, allow_unicode=True))
-        metadata = card_metadata(name, config, {k: sorted(v) for k, v in by_split.items()}, len(pairs), build_id)
+        sample_rows = tables.get("samples", [])
+        domain = sample_rows[0]["domain"] if sample_rows else "sql"
+        first_table = next(iter(tables.values()))
+        metadata = card_metadata(name, config, {k: sorted(v) for k, v in by_split.items()}, len(first_table),
+                                 build_id, domain)
         context = {"name": name, "version": version, "config": full_config, "model": dataclasses.asdict(model),
                    "stats": stats, "limits": limits, "build_id": build_id, "created": build_info["created"],
                    "source_license": source_license(config.tasks, sample_rows[0]["source"] if sample_rows else None),
-                   "domain": sample_rows[0]["domain"] if sample_rows else "sql",
+                   "domain": domain, "mode": full_config.get("mode", "pairs"),
                    "empty_gold": bundled_summary(config.tasks).get("empty_gold_by_db", {}),
                    "counts": {k: {s: len(r) for s, r in v.items()} for k, v in by_split.items()},
+                   "config_text": {k: CONFIG_TEXT.get(k, "") for k in by_split},
+                   "default_config": metadata["configs"][0]["config_name"],
                    "tool_version": __version__}
         (tmp / "README.md").write_text(render_card(metadata, context), encoding="utf-8")
         os.rename(tmp, release_dir)

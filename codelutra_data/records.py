@@ -69,6 +69,8 @@ class Sample(_Record):
     code: str
     extractor: str
     iteration: int = 0
+    round: int = 0  # debug trajectories: 0 is the first attempt, r >= 1 the r-th revision
+    parent_id: str = ""  # the sample this one revises ("" for a first attempt)
 
 
 @dataclass
@@ -85,6 +87,9 @@ class Execution(_Record):
     sandbox: str
     limits: dict
     compare_mode: str = ""
+    error: str = ""  # the exception (type: message) or the engine's message, without test text
+    failing_test: str = ""  # Python: the first failing test's source
+    returned: str = ""  # Python wrong answers: a bounded repr of what the tested expression returned
 
     @property
     def pass_rate(self) -> float:
@@ -114,3 +119,33 @@ class Pair(_Record):
     rejected_sample_id: str
     rejected_error_spans: list[list[int]]
     build_id: str
+
+
+@dataclass
+class Trajectory(_Record):
+    """One debug trajectory (CodeFlow / IterPref): attempts on one task, each run, its failure fed back, revised.
+
+    `rounds` holds one dict per attempt: round, sample_id, model, raw_output, code, status, tests_passed,
+    tests_total, feedback (the message shown to the reviser; empty for the last attempt when it passed) and
+    resubmission_of (the earlier round whose program this one repeats, or -1).
+    """
+
+    trajectory_id: str
+    task_id: str
+    trajectory_index: int
+    source: str
+    domain: str
+    split: str
+    model: str
+    reviser: str
+    rounds: list[dict]
+    solved: bool
+    solved_round: int  # -1 when unsolved
+    stop_reason: str  # passed | max_rounds | repeated | sandbox_error
+    resubmissions: int
+    feedback_version: str
+    build_id: str
+
+    @property
+    def attempts(self) -> int:
+        return len(self.rounds)

@@ -15,13 +15,14 @@ from typing import Iterable
 
 
 class JsonlTable:
-    """One append-only table: a JSONL file whose records carry a unique key field."""
+    """One append-only table: a JSONL file whose records carry a unique key field (in memory only when
+    `path` is None, for library callers that keep no run directory)."""
 
-    def __init__(self, path: Path, key: str):
+    def __init__(self, path: Path | None, key: str):
         self.path = path
         self.key = key
         self.records: dict[str, dict] = {}
-        if path.exists():
+        if path is not None and path.exists():
             self._load()
 
     def _load(self) -> None:
@@ -53,8 +54,8 @@ class JsonlTable:
             if k not in self.records:
                 self.records[k] = rec
                 fresh.append(rec)
-        if not fresh:
-            return 0
+        if not fresh or self.path is None:
+            return len(fresh)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         blob = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in fresh)
         with self.path.open("a", encoding="utf-8") as fh:
@@ -84,3 +85,11 @@ class RunStore:
         tmp = self.state_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
         os.replace(tmp, self.state_path)
+
+
+class MemoryStore:
+    """The same tables as RunStore, kept in memory: nothing survives the process."""
+
+    def __init__(self):
+        self.samples = JsonlTable(None, "sample_id")
+        self.executions = JsonlTable(None, "sample_id")

@@ -114,9 +114,8 @@ def _clip(text: str, limit: int) -> str:
 
 def describe_difference(gold: Sequence[Sequence], pred: Sequence[Sequence], limit: int = 600) -> str:
     """Short, bounded feedback a model can act on: shapes, then the first rows that differ."""
-    gcols = len(gold[0]) if gold else 0
-    pcols = len(pred[0]) if pred else 0
-    head = f"wrong result: expected {len(gold)} rows x {gcols} columns, got {len(pred)} rows x {pcols} columns"
+    shape = lambda rows: f"{len(rows)} rows x {len(rows[0])} columns" if rows else "no rows"  # noqa: E731
+    head = f"wrong result: expected {shape(gold)}, got {shape(pred)}"
     g, p = _norm_rows(gold), _norm_rows(pred)
     missing = list((Counter(g) - Counter(p)).elements())[:3]
     extra = list((Counter(p) - Counter(g)).elements())[:3]

@@ -139,8 +139,10 @@ def _execution(job: PyJob, verdict, sandbox: str, limits: dict) -> Execution:
     lines = [int(x) for x in verdict.get("error_lines", []) if isinstance(x, int)][:8]
     passed = verdict.get("tests_passed", 0)
     passed = min(max(int(passed), 0), total) if isinstance(passed, int) else 0
-    return Execution(job.key, status, passed, total, str(verdict.get("feedback", ""))[:FEEDBACK_LIMIT], lines,
-                     float(verdict.get("duration_s", 0.0) or 0.0), sandbox, limits)
+    text = lambda name, limit: str(verdict.get(name) or "")[:limit]  # noqa: E731 - fields from the sandbox
+    return Execution(job.key, status, passed, total, text("feedback", FEEDBACK_LIMIT), lines,
+                     float(verdict.get("duration_s", 0.0) or 0.0), sandbox, limits,
+                     error=text("error", 300), failing_test=text("failing_test", 300), returned=text("returned", 200))
 
 
 @dataclass

@@ -113,8 +113,65 @@ def _candidate_line(tb, insert_offset: int, n_lines: int) -> int | None:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not cost the verdict
+        text = ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------------------------------ returned values
+CAPTURE = "_codelutra_tested_value_"
+_SAFE_MODULES = ("builtins", "numpy", "pandas", "collections", "decimal", "fractions", "datetime")
+
+
+def _safe_repr(value) -> str:
+    """A bounded repr that never runs code the program defined (its classes may override __repr__)."""
+    import reprlib
+
+    class Bounded(reprlib.Repr):
+        def repr1(self, x, level):
+            if type(x).__module__.split(".")[0] not in _SAFE_MODULES:
+                return f"<{type(x).__name__} object>"
+            return super().repr1(x, level)
+
+    r = Bounded()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 3, 8, 8, 8, 8
+    r.maxstring, r.maxother, r.maxlong = 120, 120, 60
+    try:
+        return r.repr(value)[:200]
+    except Exception:  # noqa: BLE001
+        return f"<{type(value).__name__} object>"
+
+
+class _Capture(ast.NodeTransformer):
+    """Wrap the tested expression of each assert (the left side of a comparison, the operand of `not`, the
+    first argument of a call such as isclose(f(x), y)) in a recorder call. The expression is still evaluated
+    once, in the same order: what the program returned is seen without running it twice."""
+
+    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
+        test = node.test
+        if isinstance(test, ast.Compare):
+            test.left = self._wrap(test.left)
+        elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test.operand = self._wrap(test.operand)
+        elif isinstance(test, ast.Call) and test.args:
+            test.args[0] = self._wrap(test.args[0])
+        return node
+
+    @staticmethod
+    def _wrap(expr: ast.expr) -> ast.expr:
+        call = ast.Call(func=ast.Name(id=CAPTURE, ctx=ast.Load()), args=[expr], keywords=[])
+        return ast.copy_location(call, expr)
+
+
+def _compile_test(source: str, filename: str):
+    """The test compiled with its asserts recording their tested value; plain when that cannot be done."""
+    try:
+        tree = _Capture().visit(ast.parse(source))
+        return compile(ast.fix_missing_locations(tree), filename, "exec", dont_inherit=True)
+    except Exception:  # noqa: BLE001 - the untransformed test is always a valid fallback
+        return compile(source, filename, "exec", dont_inherit=True)
 
 
 def run_harness(job: dict, report) -> None:
@@ -128,8 +185,10 @@ def run_harness(job: dict, report) -> None:
     result = {"tests_passed": 0, "tests_total": sum(1 for _, is_test in job["tests"] if is_test),
               "error_lines": []}
 
-    def finish(status: str, feedback: str = "", line: int | None = None) -> None:
-        result.update(status=status, feedback=feedback[:FEEDBACK_LIMIT])
+    def finish(status: str, feedback: str = "", line: int | None = None, error: str = "", test: str = "",
+               returned: str = "") -> None:
+        result.update(status=status, feedback=feedback[:FEEDBACK_LIMIT], error=error[:300], failing_test=test[:300],
+                      returned=returned[:200])
         if line:
             result["error_lines"] = [line]
         report(result)
@@ -138,8 +197,8 @@ def run_harness(job: dict, report) -> None:
         compiled = compile(code, CANDIDATE_FILE, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
-        return finish("syntax_error", f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
-                      + (f" (line {line})" if line else ""), line)
+        error = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
+        return finish("syntax_error", error + (f" (line {line})" if line else ""), line, error)
     clean_builtins = dict(vars(builtins))
     snap = _snapshot()
     namespace = {"__name__": "__candidate__", "__builtins__": builtins}
@@ -153,33 +212,44 @@ def run_harness(job: dict, report) -> None:
     except BaseException as exc:  # noqa: BLE001 - every way the program can fail is a verdict
         status = "oom" if isinstance(exc, MemoryError) else "runtime_error"
         if isinstance(exc, SystemExit):
-            return finish(status, f"the program called exit({exc.code!r}) before the tests ran")
-        return finish(status, _describe(exc), _candidate_line(exc.__traceback__, insert_offset, n_lines))
+            return finish(status, f"the program called exit({exc.code!r}) before the tests ran",
+                          error=f"SystemExit({exc.code!r})")
+        return finish(status, _describe(exc), _candidate_line(exc.__traceback__, insert_offset, n_lines),
+                      _describe(exc))
     tests_ns = dict(namespace)
     tests_ns["__builtins__"] = clean_builtins
     entry = job.get("entry_point")
     if entry and job.get("mode") != "ds1000":
         if not callable(namespace.get(entry)):
-            return finish("runtime_error", f"NameError: the program defines no function named {entry!r}")
+            error = f"NameError: the program defines no function named {entry!r}"
+            return finish("runtime_error", error, error=error)
         tests_ns["candidate"] = namespace[entry]
     try:
         if job.get("test_setup"):
             exec(compile(job["test_setup"], "<tests>", "exec", dont_inherit=True), tests_ns)
     except BaseException as exc:  # noqa: BLE001
         return finish("runtime_error", "test setup failed: " + _describe(exc),
-                      _candidate_line(exc.__traceback__, insert_offset, n_lines))
+                      _candidate_line(exc.__traceback__, insert_offset, n_lines), _describe(exc))
     first_failure = None
     aborted = False
+    tested: list = []
+
+    def record(value):
+        tested[:] = [value]
+        return value
+
+    tests_ns[CAPTURE] = record
     for index, (source, is_test) in enumerate(job["tests"]):
         if aborted:
             break
+        tested.clear()
         try:
-            exec(compile(source, f"<test {index}>", "exec", dont_inherit=True), tests_ns)
+            exec(_compile_test(source, f"<test {index}>"), tests_ns)
             if is_test:
                 result["tests_passed"] += 1
         except BaseException as exc:  # noqa: BLE001
             if first_failure is None:
-                first_failure = (exc, source)
+                first_failure = (exc, source, list(tested))
             aborted = not is_test
     where = _tampered(snap)
     if where is not None:
@@ -187,16 +257,19 @@ def run_harness(job: dict, report) -> None:
         return finish("runtime_error", f"the program modified the test harness ({where})")
     if first_failure is None:
         return finish("passed" if result["tests_passed"] == result["tests_total"] else "runtime_error")
-    exc, source = first_failure
+    exc, source, value = first_failure
     line = _candidate_line(exc.__traceback__, insert_offset, n_lines)
     test_text = source.strip().splitlines()[0][:200] if source.strip() else ""
+    test_full = source.strip()
     if isinstance(exc, AssertionError):
-        message = f"AssertionError: {exc}" if str(exc) else "AssertionError"
-        return finish("wrong_answer", f"{message} in test: {test_text}", line)
+        message = _describe(exc)
+        returned = _safe_repr(value[0]) if value else ""
+        return finish("wrong_answer", f"{message} in test: {test_text}", line, message, test_full, returned)
     status = "oom" if isinstance(exc, MemoryError) else "runtime_error"
     if isinstance(exc, SystemExit):
-        return finish(status, f"the program called exit({exc.code!r}) during test: {test_text}", line)
-    return finish(status, f"{_describe(exc)} in test: {test_text}", line)
+        return finish(status, f"the program called exit({exc.code!r}) during test: {test_text}", line,
+                      f"SystemExit({exc.code!r})", test_full)
+    return finish(status, f"{_describe(exc)} in test: {test_text}", line, _describe(exc), test_full)
 
 
 # ------------------------------------------------------------------------------------------ supervisor
@@ -397,8 +470,8 @@ def _verdict(base: dict, result: bytes, output: bytes, exit_status: int | None, 
             try:
                 got = json.loads(body.decode("utf-8"))
                 if isinstance(got, dict) and got.get("status") and got.get("nonce") == nonce:
-                    return {**base, **{k: got[k] for k in ("status", "feedback", "tests_passed", "error_lines")
-                                       if k in got}}
+                    keys = ("status", "feedback", "tests_passed", "error_lines", "error", "failing_test", "returned")
+                    return {**base, **{k: got[k] for k in keys if k in got}}
             except ValueError:
                 pass
     if exit_status is not None and os.WIFSIGNALED(exit_status):

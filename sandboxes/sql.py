@@ -10,6 +10,7 @@ ever ignore them, from outside: queries run in pool workers that are killed at a
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -50,10 +51,37 @@ class SqlJob:
 
 
 class QueryFailed(Exception):
-    def __init__(self, status: str, message: str):
+    def __init__(self, status: str, message: str, line: int | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.line = line  # the engine's own line number, where it gives one (DuckDB)
+
+
+_NAMED = [re.compile(p, re.I) for p in (
+    r"no such (?:column|table|function): ([\w.$]+)", r"ambiguous column name: ([\w.$]+)",
+    r'near "([^"]+)": syntax error', r'column "([^"]+)" not found', r"Table with name (\S+) does not exist",
+    r"Function with name (\w+) does not exist", r'at or near "([^"]+)"', r"misuse of (?:aggregate|window function):? (\w+)")]
+
+
+def offending_line(sql: str, message: str, engine_line: int | None = None) -> int | None:
+    """The 1-based line of the candidate query that the engine's message points at: the line the engine
+    names, else the first line that contains the name in the message (a missing column, table, function or
+    the token a syntax error stopped at)."""
+    lines = sql.splitlines()
+    if engine_line and 1 <= engine_line <= len(lines):
+        return engine_line
+    for pattern in _NAMED:
+        match = pattern.search(message)
+        if not match:
+            continue
+        name = match.group(1)
+        for needle in dict.fromkeys((name, name.split(".")[-1])):
+            word = re.compile(rf"(?<![\w$]){re.escape(needle)}(?![\w$])", re.I)
+            for number, text in enumerate(lines, 1):
+                if word.search(text):
+                    return number
+    return None
 
 
 # ---------------------------------------------------------------- SQLite
@@ -135,6 +163,15 @@ def _duckdb_status(exc: Exception) -> str:
     return "runtime_error"
 
 
+def _duckdb_failure(exc: Exception) -> QueryFailed:
+    """The message up to DuckDB's blank line (error, then hints such as 'Did you mean'), and its LINE n."""
+    text = str(exc)
+    head = text.split("\n\n")[0]
+    line = re.search(r"^LINE (\d+):", text, re.M)
+    return QueryFailed(_duckdb_status(exc), " ".join(p.strip() for p in head.splitlines() if p.strip()),
+                       int(line.group(1)) if line else None)
+
+
 def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
     import duckdb
 
@@ -150,7 +187,7 @@ def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
         try:
             statements = con.extract_statements(sql)
         except duckdb.Error as exc:
-            raise QueryFailed(_duckdb_status(exc), str(exc).splitlines()[0]) from None
+            raise _duckdb_failure(exc) from None
         if len(statements) != 1:
             raise QueryFailed("runtime_error", f"expected exactly one statement, got {len(statements)}")
         if statements[0].type != duckdb.StatementType.SELECT:
@@ -160,7 +197,7 @@ def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
             cursor = con.execute(sql)
             return _fetch_bounded(cursor, limits)
         except duckdb.Error as exc:
-            raise QueryFailed(_duckdb_status(exc), str(exc).splitlines()[0]) from None
+            raise _duckdb_failure(exc) from None
     finally:
         timer.cancel()
         con.close()
@@ -175,6 +212,36 @@ def run_query(engine: str, db_path: str, sql: str, limits: SqlLimits) -> list[tu
     raise ValueError(f"unknown SQL engine {engine!r}; expected one of {ENGINES}")
 
 
+@lru_cache(maxsize=64)
+def _table_columns(engine: str, db_path: str, mtime: float) -> dict[str, list[str]]:
+    if engine == "sqlite":
+        con = sqlite3.connect(f"file:{quote(db_path)}?mode=ro", uri=True)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                                                "AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+            return {t: [r[1] for r in con.execute(f'PRAGMA table_info("{t.replace(chr(34), chr(34) * 2)}")')]
+                    for t in tables}
+        finally:
+            con.close()
+    import duckdb
+
+    con = duckdb.connect(db_path, read_only=True)
+    try:
+        out: dict[str, list[str]] = {}
+        for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                          "ORDER BY table_name, ordinal_position").fetchall():
+            out.setdefault(table, []).append(column)
+        return out
+    finally:
+        con.close()
+
+
+def table_columns(engine: str, db_path: str) -> dict[str, list[str]]:
+    """Tables (and views) of a database with their columns, in schema order: the names that do exist, for
+    feedback on a query that used one that does not."""
+    return _table_columns(engine, db_path, os.stat(db_path).st_mtime)
+
+
 # ---------------------------------------------------------------- judging (runs inside pool workers)
 @lru_cache(maxsize=512)
 def _gold_rows(engine: str, db_path: str, gold: str, mode: str, limits: SqlLimits, mtime: float):
@@ -186,12 +253,12 @@ def judge(job: SqlJob, limits: SqlLimits) -> dict:
     """Execute one candidate and compare with the gold result; always returns an Execution as a dict."""
     start = time.monotonic()
 
-    def verdict(status: str, feedback: str = "") -> dict:
+    def verdict(status: str, feedback: str = "", error: str = "", line: int | None = None) -> dict:
         passed = status == "passed"
         return Execution(sample_id=job.key, status=status, tests_passed=int(passed), tests_total=1,
-                         feedback=feedback[:FEEDBACK_LIMIT], error_lines=[],
+                         feedback=feedback[:FEEDBACK_LIMIT], error_lines=[line] if line else [],
                          duration_s=round(time.monotonic() - start, 6), sandbox=job.engine,
-                         limits=asdict(limits), compare_mode=job.mode).to_dict()
+                         limits=asdict(limits), compare_mode=job.mode, error=error[:300]).to_dict()
 
     if job.candidate is None or not job.candidate.strip():
         return verdict("no_code", "no SQL query found in the answer")
@@ -205,7 +272,8 @@ def judge(job: SqlJob, limits: SqlLimits) -> dict:
     try:
         rows = run_query(job.engine, job.db_path, prepare_query(job.candidate, job.mode), limits)
     except QueryFailed as exc:
-        return verdict(exc.status, exc.message)
+        line = offending_line(job.candidate, exc.message, exc.line) if exc.status != "timeout" else None
+        return verdict(exc.status, exc.message, exc.message, line)
     if results_equal(gold, rows, job.mode, order_matters(job.gold, job.mode)):
         return verdict("passed")
     return verdict("wrong_answer", describe_difference(gold, rows, FEEDBACK_LIMIT))

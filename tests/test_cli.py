@@ -44,6 +44,9 @@ def test_tasks_show_reports_splits_and_empty_gold(tmp_path):
     (["build", "--tasks", "missing.jsonl"], "task file not found"),
     (["build", "--version", "1.0"], "not semver"),
     (["build", "--backend", "mystery"], "unknown backend"),
+    (["build", "--mode", "trajectories", "--reviser", "not-a-model"], "unknown model 'not-a-model'"),
+    (["build", "--mode", "trajectories", "--max-rounds", "-1"], "--max-rounds at least 0"),
+    (["build", "--config", "missing.yaml"], "config file not found"),
     (["tasks", "show", "nope"], "unknown task source"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):

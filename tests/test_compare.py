@@ -82,3 +82,4 @@ def test_feedback_is_bounded_and_informative():
     assert len(text) <= 200
     assert text.startswith("wrong result: expected 3 rows x 2 columns, got 1 rows x 2 columns")
     assert "same rows in a different order" in describe_difference([(1,), (2,)], [(2,), (1,)])
+    assert describe_difference([(7,)], []).startswith("wrong result: expected 1 rows x 1 columns, got no rows")

@@ -75,8 +75,9 @@ def test_release_loads_with_datasets_and_card_parses(tmp_path, task):
              "reference_pass_rate": 1.0, "tasks_dropped_failing_reference": []}
     ref = resolve("smollm2-135m", prepare=False)
     out = tmp_path / "releases" / "demo" / "0.1.0"
-    kwargs = dict(name="demo", version="0.1.0", build_id="b", config=cfg, model=ref, pairs=pairs,
-                  sample_rows=rows, stats=stats, limits={"timeout_s": 5.0})
+    kwargs = dict(name="demo", version="0.1.0", build_id="b", config=cfg, model=ref,
+                  tables={"pairs": [p.to_dict() for p in pairs], "samples": rows}, stats=stats,
+                  limits={"timeout_s": 5.0})
     write_release(out, **kwargs)
     text = (out / "README.md").read_text()
     header = yaml.safe_load(text.split("---")[1])
@@ -103,8 +104,8 @@ def test_release_without_pairs_still_loads(tmp_path, task):
     results = fake_results(task, [("SELECT 1", "wrong_answer")])
     out = tmp_path / "r" / "0.1.0"
     write_release(out, name="r", version="0.1.0", build_id="c", config=BuildConfig(),
-                  model=resolve("smollm2-135m", prepare=False), pairs=[],
-                  sample_rows=[sample_row(task, s, e) for s, e in results],
+                  model=resolve("smollm2-135m", prepare=False),
+                  tables={"pairs": [], "samples": [sample_row(task, s, e) for s, e in results]},
                   stats={"tasks": 1, "samples": 1, "pairs": 0, "pass_rate": 0.0, "status_histogram": {},
                          "tasks_without_pairs": {}, "chosen_origin": {}, "cpu": "x", "timing": {},
                          "sandbox": "sql-sqlite", "reference_pass_rate": 1.0, "tasks_dropped_failing_reference": []},
@@ -113,6 +114,7 @@ def test_release_without_pairs_still_loads(tmp_path, task):
 
 
 def test_build_config_validation():
-    for bad in (dict(version="1.0"), dict(samples=0), dict(compare_mode="fuzzy"), dict(name="a/b"), dict(top_p=2.0)):
+    for bad in (dict(version="1.0"), dict(samples=0), dict(compare_mode="fuzzy"), dict(name="a/b"), dict(top_p=2.0),
+                dict(mode="debug"), dict(rejected="middle"), dict(max_rounds=-1), dict(trajectories_per_task=0)):
         with pytest.raises(UserError):
             dataclasses.replace(BuildConfig(), **bad).validate()

@@ -65,7 +65,7 @@ def test_missing_data_bad_split_and_existing_output(tmp_path, capsys):
     code, err = run(capsys, "--data", tmp_path / "nope", "--out", tmp_path / "m")
     assert code == 2 and "not found" in err and err.count("\n") == 0
     code, err = run(capsys, "--data", tmp_path, "--out", tmp_path / "m")
-    assert code == 2 and "no pairs/ folder" in err
+    assert code == 2 and "no pairs/ or focal_pairs/ folder" in err
     data = write_pairs_release(tmp_path / "releases", focal_pairs())
     code, err = run(capsys, "--data", data, "--split", "test", "--out", tmp_path / "m")
     assert code == 2 and "no 'test' split" in err and "train" in err
@@ -100,3 +100,16 @@ def test_load_pairs_reads_release_name_and_version(tmp_path):
     assert len(rows) == len(focal_pairs()) and info.name == "flow" and info.version == "0.2.0"
     assert info.build_id == "handmade"
     assert rows[0]["rejected_error_spans"] and rows[0]["prompt"][0]["role"] == "system"
+
+
+def test_a_trajectories_release_is_read_from_its_focal_pairs(tmp_path, capsys):
+    data = write_pairs_release(tmp_path / "releases", focal_pairs(), name="flow", version="0.1.0")
+    (data / "pairs").rename(data / "focal_pairs")
+    rows, info = load_pairs(str(data))
+    assert len(rows) == len(focal_pairs()) and info.name == "flow"
+    assert load_pairs(str(data), config="focal_pairs")[0] == rows
+    code, err = run(capsys, "--data", data, "--data-config", "pairs", "--out", tmp_path / "m")
+    assert code == 2 and "has no pairs/ config (it has: focal_pairs)" in err
+    code, err = run(capsys, "--data", data, "--data-config", "nope", "--out", tmp_path / "m")
+    assert code == 2 and "unknown data config 'nope'" in err
+    assert not (tmp_path / "m").exists()

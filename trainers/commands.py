@@ -14,6 +14,7 @@ from codelutra_data.config import load_yaml, merge
 @click.option("--method", help="codelutra (DPO + SFT term), focal (IterPref Target-DPO on error lines), dpo, or sft. [codelutra]")
 @click.option("--data", help="A release directory (releases/NAME/VERSION), a pairs .parquet/.jsonl file, or a Hub dataset id.")
 @click.option("--data-revision", help="Hub datasets only: the revision (tag) to load.")
+@click.option("--data-config", help="The release's config of pairs to read: pairs or focal_pairs. [pairs if present, else focal_pairs]")
 @click.option("--split", help="Split of the pairs to train on. [train]")
 @click.option("--limit", type=int, help="Use the first N pairs.")
 @click.option("--model", help="Bundled name (smollm2-135m), a local directory, or a Hub id. [smollm2-135m]")

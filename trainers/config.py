@@ -14,6 +14,7 @@ class TrainConfig:
     method: str = "codelutra"
     data: str = ""  # a release directory, a pairs .parquet/.jsonl file, or a Hub dataset id
     data_revision: str | None = None  # Hub only: a tag such as v0.1.0
+    data_config: str | None = None  # the release's config to read; None: `pairs`, else `focal_pairs`
     split: str = "train"
     limit: int | None = None  # use the first N pairs
     model: str = "smollm2-135m"

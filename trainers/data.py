@@ -61,17 +61,29 @@ def _read_files(files: list[str]) -> list[dict]:
     return rows
 
 
-def load_pairs(data: str, split: str = "train", revision: str | None = None) -> tuple[list[dict], DataInfo]:
-    """Rows of a release's `pairs` config: a release directory, a .parquet/.jsonl file, or a Hub dataset id."""
+PAIR_CONFIGS = ("pairs", "focal_pairs")
+
+
+def load_pairs(data: str, split: str = "train", revision: str | None = None,
+               config: str | None = None) -> tuple[list[dict], DataInfo]:
+    """Rows of a release's pairs (`config`: `pairs`, or `focal_pairs` from a trajectories build; by default the
+    first the release has): a release directory, a .parquet/.jsonl file, or a Hub dataset id."""
+    if config is not None and config not in PAIR_CONFIGS:
+        raise UserError(f"unknown data config {config!r}: use one of {', '.join(PAIR_CONFIGS)}")
     path = Path(data).expanduser()
     if path.is_dir():
-        pairs_dir = path / "pairs"
-        if not pairs_dir.is_dir():
-            raise UserError(f"{data} is not a release: it has no pairs/ folder (expected releases/NAME/VERSION)")
+        present = [c for c in PAIR_CONFIGS if (path / c).is_dir()]
+        if config is None and not present:
+            raise UserError(f"{data} is not a release: it has no pairs/ or focal_pairs/ folder "
+                            f"(expected releases/NAME/VERSION)")
+        chosen = config or present[0]
+        if chosen not in present:
+            raise UserError(f"release {data} has no {chosen}/ config (it has: {', '.join(present) or 'none'})")
+        pairs_dir = path / chosen
         files = sorted(glob.glob(str(pairs_dir / f"{split}-*.parquet")))
         if not files:
             have = sorted({Path(f).name.split("-")[0] for f in glob.glob(str(pairs_dir / "*.parquet"))})
-            raise UserError(f"release {data} has no {split!r} split of pairs (it has: {', '.join(have) or 'none'})")
+            raise UserError(f"release {data} has no {split!r} split of {chosen} (it has: {', '.join(have) or 'none'})")
         name, version, build_id = path.parent.name, path.name, ""
         config_file = path / "build_config.yaml"
         if config_file.is_file():
@@ -88,7 +100,11 @@ def load_pairs(data: str, split: str = "train", revision: str | None = None) -> 
         import datasets
 
         try:
-            ds = datasets.load_dataset(data, "pairs", split=split, revision=revision)
+            chosen = config
+            if chosen is None:
+                names = datasets.get_dataset_config_names(data, revision=revision)
+                chosen = next((c for c in PAIR_CONFIGS if c in names), "pairs")
+            ds = datasets.load_dataset(data, chosen, split=split, revision=revision)
         except Exception as exc:  # network, auth, missing config: one line for the user
             raise UserError(f"cannot load {data!r} from the Hub: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         return ds.to_list(), DataInfo(data.split("/")[-1], revision or "main", data, split)

@@ -116,7 +116,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"output {out} already exists; models are never overwritten (choose another --out)")
     method = method_module(cfg.method)
-    rows, data_info = load_pairs(cfg.data, cfg.split, cfg.data_revision)
+    rows, data_info = load_pairs(cfg.data, cfg.split, cfg.data_revision, cfg.data_config)
     check_columns(rows, method.NEEDS, cfg.method, cfg.data)
     ref = resolve(cfg.model)
     log(f"loading {ref.model_id} from {ref.path}")

@@ -36,6 +36,35 @@ class Backend(Protocol):
         ...
 
 
+class LazyBackend:
+    """A backend that loads its model on the first generate call: a resumed build whose samples are all
+    stored never loads it. Its name and model reference (which key every sample) are known up front."""
+
+    def __init__(self, name: str, model_spec: str, batch_size: int = 32, timing: dict | None = None):
+        if name not in BACKENDS:
+            raise UserError(f"unknown backend {name!r}: available: {', '.join(BACKENDS)}")
+        self.name = name
+        self.ref = resolve(model_spec, prepare=False)
+        self.model_spec = model_spec
+        self.batch_size = batch_size
+        self.timing = timing if timing is not None else {}
+        self._backend: Backend | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
+                 seed: int) -> list[list[str]]:
+        if self._backend is None:
+            import time
+
+            t0 = time.monotonic()
+            self._backend = load_backend(self.name, self.model_spec, batch_size=self.batch_size)
+            self.timing["model_load_s"] = self.timing.get("model_load_s", 0.0) + time.monotonic() - t0
+        return self._backend.generate(prompts, n, sampling, seed)
+
+
 def load_backend(name: str, model_spec: str, batch_size: int = 32) -> Backend:
     """Instantiate a backend by name for a model spec (bundled name, directory or Hub id)."""
     if name not in BACKENDS:

@@ -20,7 +20,9 @@ class TransformersBackend:
         self.ref = ref
         self.batch_size = max(1, batch_size)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cpu":
+        if self.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            # torch's default may leave cores idle; an explicit OMP_NUM_THREADS (e.g. two processes sharing
+            # the cores) is respected, since oversubscribed cores slow generation several times over.
             torch.set_num_threads(max(1, os.cpu_count() or 1))
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(ref.path)

@@ -1,0 +1,110 @@
+"""Debugging versus resampling at equal generation budget (IterPref's comparison), with our own builders.
+
+    python -m codelutra_data.benchmarks.experiments.debug_vs_resample --tasks mbpp --split train --max-rounds 3
+    python -m codelutra_data.benchmarks.experiments.debug_vs_resample --tasks spider-dev --limit 150 --max-rounds 3
+
+Runs a `--mode trajectories` build (each task: a first attempt, then up to R revisions fed with the failure),
+then a `--mode pairs` build that samples 1 + R independent answers per task from the same model, seed and
+sampling. It reports, per task: solved on the first try, solved after debugging, and solved by resampling
+with the same number of generations the trajectories actually used (and with the maximum, 1 + R); pairs per
+task of each builder; and where the time went. Both builds are ordinary releases under `--out`; rerunning
+the command resumes or reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from codelutra_data.builders.build import BuildConfig, run_build
+
+
+def _build(cfg: BuildConfig) -> dict:
+    """Stats of the release: reused when it exists, resumed when a run of it was interrupted."""
+    release = Path(cfg.releases_dir) / cfg.name / cfg.version
+    if release.exists():
+        return yaml.safe_load((release / "build_config.yaml").read_text())["stats"]
+    run = Path(cfg.runs_dir) / cfg.name / cfg.version
+    cfg.resume = run.exists()
+    return run_build(cfg).stats
+
+
+def resample_solved(release: Path, budget: int) -> float:
+    """Fraction of tasks with a passing answer among their first `budget` samples (by sample index)."""
+    import pyarrow.parquet as pq
+
+    rows = [r for f in sorted((release / "samples").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    by_task: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for r in rows:
+        by_task[r["task_id"]].append((r["sample_index"], r["status"]))
+    solved = sum(any(s == "passed" for i, s in sorted(v)[:budget]) for v in by_task.values())
+    return solved / len(by_task)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default="mbpp")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--max-rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--out", default="experiments/debug-vs-resample")
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    common = dict(tasks=args.tasks, split=args.split, limit=args.limit, seed=args.seed, model=args.model,
+                  max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, version="0.1.0",
+                  runs_dir=str(out / "runs"), releases_dir=str(out / "releases"))
+    slug = Path(args.tasks).stem if args.tasks.endswith(".jsonl") else Path(args.tasks).name
+    trajectories = BuildConfig(**common, mode="trajectories", max_rounds=args.max_rounds,
+                               name=f"{slug}-debug-r{args.max_rounds}-s{args.seed}")
+    resampling = BuildConfig(**common, mode="pairs", samples=1 + args.max_rounds,
+                             name=f"{slug}-resample-m{1 + args.max_rounds}-s{args.seed}")
+    t_stats = _build(trajectories)
+    p_stats = _build(resampling)
+    tasks = t_stats["tasks"]
+    budget = t_stats["samples"] / tasks
+    p_release = Path(resampling.releases_dir) / resampling.name / resampling.version
+    low, high = math.floor(budget), math.ceil(budget)
+    at_low, at_high = resample_solved(p_release, low), resample_solved(p_release, high)
+    at_budget = at_low + (at_high - at_low) * (budget - low)  # linear between the two whole budgets
+    result = {
+        "tasks": tasks, "source": args.tasks, "split": args.split, "max_rounds": args.max_rounds, "seed": args.seed,
+        "debug": {"first_try_solved": t_stats["task_first_try_solve_rate"],
+                  "solved": t_stats["task_final_solve_rate"],
+                  "cumulative_by_round": t_stats["cumulative_solve_rate"],
+                  "generations_per_task": round(budget, 3), "resubmissions": t_stats["resubmissions"],
+                  "focal_pairs_per_task": t_stats["pairs_per_task"], "filters": t_stats["filters"],
+                  "timing": t_stats["timing"]},
+        "resample": {"solved_at_equal_budget": round(at_budget, 4),
+                     f"solved_at_{1 + args.max_rounds}": resample_solved(p_release, 1 + args.max_rounds),
+                     "solved_at_1": resample_solved(p_release, 1),
+                     "pairs_per_task": round(p_stats["pairs"] / tasks, 4), "timing": p_stats["timing"]},
+    }
+    d, r = result["debug"], result["resample"]
+    print(f"{tasks} tasks of {args.tasks} ({args.split}), model {args.model}, max rounds {args.max_rounds}, "
+          f"seed {args.seed}")
+    print(f"debugging:  first try {d['first_try_solved']:.1%} -> solved {d['solved']:.1%} "
+          f"({d['generations_per_task']:.2f} generations/task, {d['resubmissions']} resubmissions); "
+          f"focal pairs/task {d['focal_pairs_per_task']:.3f}")
+    print(f"resampling: 1 sample {r['solved_at_1']:.1%}, equal budget {r['solved_at_equal_budget']:.1%}, "
+          f"{1 + args.max_rounds} samples {r[f'solved_at_{1 + args.max_rounds}']:.1%}; "
+          f"CodeLutra pairs/task {r['pairs_per_task']:.3f}")
+    for name, timing in (("debugging", d["timing"]), ("resampling", r["timing"])):
+        total = timing["total_s"] or 1
+        print(f"time, {name}: {timing['total_s']:.0f} s = " + ", ".join(
+            f"{k[:-2]} {100 * v / total:.1f}%" for k, v in timing.items() if k != "total_s"))
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""CodeFlow-style debug trajectories: sample, run, feed the failure back, revise, run again.
+
+Round 0 is an ordinary sample (the same key, prompt and batching as the pair builder). Each later round
+takes every trajectory still open, builds the feedback on its last attempt and the conversation so far,
+and asks the reviser for a fix: one batched generate call per chunk of `batch_size` trajectories across all
+tasks, never one per task. Every attempt is executed and recorded in the store before the next chunk, so a
+killed build resumes where it was: keys are content hashes of everything that determines an attempt, and
+whatever is already stored is neither generated nor executed again.
+
+A trajectory stops at its first pass, after `max_rounds` revisions, after `max_repeats` resubmissions in a
+row (a program identical to an earlier attempt is not run again: its verdict is reused, it stays out of the
+chat and the reviser is told it repeated itself), or when the sandbox (not the program) failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from codelutra_data.builders.code_equivalence import canonical
+from codelutra_data.builders.execute import Executor
+from codelutra_data.builders.extract import EXTRACTORS
+from codelutra_data.builders.feedback import (attempts_shown, conversation, feedback_id, feedback_message,
+                                               repeat_notice)
+from codelutra_data.builders.sampling import PREFILLS, sample_key, sample_tasks
+from codelutra_data.models.base import Backend, SamplingParams
+from codelutra_data.records import Execution, Sample, Task, Trajectory, content_hash
+from codelutra_data.store import MemoryStore
+
+STOP_REASONS = ("passed", "max_rounds", "repeated", "sandbox_error")
+
+
+@dataclass(frozen=True)
+class TrajectoryOptions:
+    trajectories_per_task: int = 1
+    max_rounds: int = 5  # revisions after the first attempt
+    seed: int = 0
+    batch_size: int = 32  # sequences per generate call
+    max_repeats: int = 2  # resubmissions in a row that close a trajectory
+
+
+@dataclass(frozen=True)
+class RoundProgress:
+    """Reported after every chunk: which round, how many trajectories are still open, solved so far."""
+
+    round: int
+    open: int
+    solved: int
+    trajectories: int
+    new_samples: int
+    statuses: tuple[str, ...]
+
+
+@dataclass
+class _State:
+    task: Task
+    index: int
+    rounds: list[dict] = field(default_factory=list)
+    stop: str = ""
+    repeats: int = 0
+
+    @property
+    def open(self) -> bool:
+        return not self.stop
+
+
+def revision_key(parent: Sample, prompt: list[dict], reviser: Backend, sampling: SamplingParams, seed: int,
+                 round_: int, domain: str) -> str:
+    """Everything that determines a revision: the attempt it revises (whose key carries the task, model
+    and sampling), the full conversation shown to the reviser, the reviser and its sampling."""
+    return content_hash("revision", parent.sample_id, content_hash(prompt), reviser.name, reviser.ref.model_id,
+                        reviser.ref.revision, sampling.to_dict(), seed, round_, feedback_id(),
+                        EXTRACTORS[domain][0])
+
+
+def revision_prompt(state: _State) -> list[dict]:
+    """The chat so far (task, attempt, feedback + 'fix it', ...) with the answer opened by a code fence."""
+    chat = conversation(state.task, attempts_shown(state.rounds))
+    return chat + [{"role": "assistant", "content": PREFILLS[state.task.domain]}]
+
+
+def _round_record(state: _State, sample: Sample, execution: Execution, repeat_of: int) -> dict:
+    if execution.status == "passed":
+        feedback = ""
+    elif repeat_of >= 0:
+        feedback = repeat_notice(state.task.domain, repeat_of + 1)
+    else:
+        feedback = feedback_message(state.task, sample.code, execution)
+    return {"round": sample.round, "sample_id": sample.sample_id, "model": sample.model,
+            "raw_output": sample.raw_output, "code": sample.code, "status": execution.status,
+            "tests_passed": execution.tests_passed, "tests_total": execution.tests_total,
+            "feedback": feedback, "resubmission_of": repeat_of}
+
+
+def _advance(state: _State, sample: Sample, execution: Execution, repeat_of: int, max_rounds: int,
+             max_repeats: int) -> None:
+    state.rounds.append(_round_record(state, sample, execution, repeat_of))
+    state.repeats = state.repeats + 1 if repeat_of >= 0 else 0
+    if execution.status == "passed":
+        state.stop = "passed"
+    elif execution.status == "sandbox_error":
+        state.stop = "sandbox_error"  # the sandbox failed, not the program: nothing to tell the reviser
+    elif state.repeats >= max_repeats:
+        state.stop = "repeated"
+    elif sample.round >= max_rounds:
+        state.stop = "max_rounds"
+
+
+def _repeat_of(state: _State, code: str) -> int:
+    """The earlier round whose program this one repeats (same canonical form), or -1."""
+    if not code.strip():
+        return -1
+    key = canonical(code, state.task.domain)
+    for r in state.rounds:
+        if r["code"].strip() and canonical(r["code"], state.task.domain) == key:
+            return r["round"]
+    return -1
+
+
+def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor, sampling: SamplingParams,
+                     options: TrajectoryOptions, *, reviser: Backend | None = None, store=None,
+                     timeouts: dict[str, float] | None = None, build_id: str = "",
+                     progress: Callable[[RoundProgress], None] | None = None,
+                     timing: dict[str, float] | None = None) -> list[Trajectory]:
+    """Debug trajectories for `tasks`: `backend` writes the first attempts, `reviser` (default: the same
+    backend) the fixes. `store` (a RunStore, or in memory when None) makes the run resumable; `timing`
+    accumulates generation and execution seconds."""
+    reviser = reviser or backend
+    store = store if store is not None else MemoryStore()
+    timing = timing if timing is not None else {}
+    timing.setdefault("generation_s", 0.0)
+    timing.setdefault("execution_s", 0.0)
+    n = options.trajectories_per_task
+    states = [_State(task, i) for task in tasks for i in range(n)]
+    by_task: dict[str, list[_State]] = {}
+    for state in states:
+        by_task.setdefault(state.task.task_id, []).append(state)
+    task_of = {t.task_id: t for t in tasks}
+
+    def report(round_: int, new: int, statuses: list[str]) -> None:
+        if progress:
+            progress(RoundProgress(round_, sum(s.open for s in states), sum(s.stop == "passed" for s in states),
+                                   len(states), new, tuple(statuses)))
+
+    def execute(samples: list[Sample], repeats: dict[str, int]) -> None:
+        """Run the samples not yet executed; a resubmission reuses the verdict of the attempt it repeats."""
+        pending, copies = [], []
+        for s in samples:
+            if s.sample_id in store.executions:
+                continue
+            if repeats.get(s.sample_id, -1) >= 0:
+                state = by_task[s.task_id][s.sample_index]
+                earlier = Execution.from_dict(store.executions.get(state.rounds[repeats[s.sample_id]]["sample_id"]))
+                copies.append(Execution.from_dict({**earlier.to_dict(), "sample_id": s.sample_id, "duration_s": 0.0}))
+            else:
+                pending.append(s)
+        if copies:
+            store.executions.append(e.to_dict() for e in copies)
+        if pending:
+            t0 = time.monotonic()
+            results = executor.run([(task_of[s.task_id], s.sample_id, s.code) for s in pending], timeouts)
+            timing["execution_s"] += time.monotonic() - t0
+            store.executions.append(e.to_dict() for e in results)
+
+    # Round 0: ordinary samples, chunked by task exactly as the pair builder does.
+    per_chunk = max(1, options.batch_size // n)
+    keys = {t.task_id: [sample_key(t, backend.name, backend.ref.model_id, backend.ref.revision, sampling,
+                                   options.seed, i, 0) for i in range(n)] for t in tasks}
+    for start in range(0, len(tasks), per_chunk):
+        chunk = list(tasks[start:start + per_chunk])
+        new = 0
+        if any(k not in store.samples for t in chunk for k in keys[t.task_id]):
+            t0 = time.monotonic()
+            fresh = sample_tasks(backend, chunk, n, sampling, options.seed)
+            timing["generation_s"] += time.monotonic() - t0
+            new = store.samples.append(s.to_dict() for s in fresh)
+        samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
+        execute(samples, {})
+        for s in samples:
+            _advance(by_task[s.task_id][s.sample_index], s, Execution.from_dict(store.executions.get(s.sample_id)),
+                     -1, options.max_rounds, options.max_repeats)
+        report(0, new, [store.executions.get(s.sample_id)["status"] for s in samples])
+
+    # Rounds 1..max_rounds: revisions of every open trajectory, batched across tasks.
+    for round_ in range(1, options.max_rounds + 1):
+        open_states = [s for s in states if s.open]
+        if not open_states:
+            break
+        for start in range(0, len(open_states), options.batch_size):
+            chunk = open_states[start:start + options.batch_size]
+            prompts = [revision_prompt(s) for s in chunk]
+            parents = [Sample.from_dict(store.samples.get(s.rounds[-1]["sample_id"])) for s in chunk]
+            chunk_keys = [revision_key(p, prompt, reviser, sampling, options.seed, round_, s.task.domain)
+                          for p, prompt, s in zip(parents, prompts, chunk)]
+            new = 0
+            if any(k not in store.samples for k in chunk_keys):
+                t0 = time.monotonic()
+                seed = int(content_hash(options.seed, round_, chunk_keys), 16) % (2**31)
+                outputs = reviser.generate(prompts, 1, sampling, seed)
+                timing["generation_s"] += time.monotonic() - t0
+                fresh = []
+                for state, prompt, parent, key, completions in zip(chunk, prompts, parents, chunk_keys, outputs):
+                    raw = PREFILLS[state.task.domain] + completions[0]
+                    extractor, extract = EXTRACTORS[state.task.domain]
+                    fresh.append(Sample(
+                        sample_id=key, task_id=state.task.task_id, model=reviser.ref.model_id,
+                        model_revision=reviser.ref.revision, backend=reviser.name, sampling=sampling.to_dict(),
+                        seed=options.seed, sample_index=state.index, prompt_hash=content_hash(prompt),
+                        template=feedback_id(), raw_output=raw, code=extract(raw) or "", extractor=extractor,
+                        iteration=parent.iteration, round=round_, parent_id=parent.sample_id))
+                new = store.samples.append(s.to_dict() for s in fresh)
+            samples = [Sample.from_dict(store.samples.get(k)) for k in chunk_keys]
+            repeats = {s.sample_id: _repeat_of(state, s.code) for s, state in zip(samples, chunk)}
+            execute(samples, repeats)
+            for s, state in zip(samples, chunk):
+                _advance(state, s, Execution.from_dict(store.executions.get(s.sample_id)), repeats[s.sample_id],
+                         options.max_rounds, options.max_repeats)
+            report(round_, new, [store.executions.get(s.sample_id)["status"] for s in samples])
+    return [_trajectory(s, backend, reviser, build_id) for s in states]
+
+
+def _trajectory(state: _State, backend: Backend, reviser: Backend, build_id: str) -> Trajectory:
+    solved_round = next((r["round"] for r in state.rounds if r["status"] == "passed"), -1)
+    task = state.task
+    return Trajectory(
+        trajectory_id=content_hash(build_id, task.task_id, state.index, [r["sample_id"] for r in state.rounds]),
+        task_id=task.task_id, trajectory_index=state.index, source=task.source, domain=task.domain,
+        split=task.split, model=backend.ref.model_id, reviser=reviser.ref.model_id, rounds=state.rounds,
+        solved=solved_round >= 0, solved_round=solved_round, stop_reason=state.stop,
+        resubmissions=sum(r["resubmission_of"] >= 0 for r in state.rounds), feedback_version=feedback_id(),
+        build_id=build_id)
+
+
+def sft_messages(task: Task, trajectory: Trajectory) -> list[dict]:
+    """The conversation of a solved trajectory exactly as the reviser saw it before its fix (task, attempt,
+    feedback + 'fix it', ...), then the passing program."""
+    rounds = trajectory.rounds
+    messages = conversation(task, attempts_shown(rounds[:-1]))
+    return messages + [{"role": "assistant", "content": rounds[-1]["raw_output"]}]
+
+
+def trajectory_stats(trajectories: Sequence[Trajectory], max_rounds: int) -> dict:
+    """First-try and cumulative solve rates per round, the rounds histogram, stop reasons, resubmissions."""
+    total = len(trajectories) or 1
+    solved_at = [t.solved_round for t in trajectories if t.solved]
+    cumulative = [round(sum(1 for r in solved_at if r <= k) / total, 4) for k in range(max_rounds + 1)]
+    histogram = {str(k): sum(1 for r in solved_at if r == k) for k in range(max_rounds + 1)}
+    histogram["unsolved"] = sum(1 for t in trajectories if not t.solved)
+    tasks = {t.task_id for t in trajectories}
+    first = {t.task_id for t in trajectories if t.solved_round == 0}
+    final = {t.task_id for t in trajectories if t.solved}
+    return {
+        "trajectories": len(trajectories),
+        "first_try_pass_rate": cumulative[0] if cumulative else 0.0,
+        "final_solve_rate": round(len(solved_at) / total, 4),
+        "cumulative_solve_rate": cumulative,
+        "solved_round_histogram": histogram,
+        "stop_reasons": {r: sum(1 for t in trajectories if t.stop_reason == r) for r in STOP_REASONS},
+        "resubmissions": sum(t.resubmissions for t in trajectories),
+        "attempts": sum(t.attempts for t in trajectories),
+        "tasks_solved_first_try": len(first),
+        "tasks_solved": len(final),
+        "task_first_try_solve_rate": round(len(first) / (len(tasks) or 1), 4),
+        "task_final_solve_rate": round(len(final) / (len(tasks) or 1), 4),
+    }
