@@ -125,13 +125,24 @@ CAPTURE = "_codelutra_tested_value_"
 _SAFE_MODULES = ("builtins", "numpy", "pandas", "collections", "decimal", "fractions", "datetime")
 
 
+def _holds_objects(x) -> bool:
+    """numpy/pandas containers of arbitrary objects: their repr would call the objects' own __repr__."""
+    if type(x).__module__.split(".")[0] not in ("numpy", "pandas"):
+        return False
+    try:
+        dtypes = list(x.dtypes) if hasattr(x, "dtypes") else [x.dtype] if hasattr(x, "dtype") else []
+        return any(getattr(d, "kind", "O") == "O" for d in dtypes)
+    except Exception:  # noqa: BLE001
+        return True
+
+
 def _safe_repr(value) -> str:
     """A bounded repr that never runs code the program defined (its classes may override __repr__)."""
     import reprlib
 
     class Bounded(reprlib.Repr):
         def repr1(self, x, level):
-            if type(x).__module__.split(".")[0] not in _SAFE_MODULES:
+            if type(x).__module__.split(".")[0] not in _SAFE_MODULES or _holds_objects(x):
                 return f"<{type(x).__name__} object>"
             return super().repr1(x, level)
 

@@ -161,3 +161,18 @@ def test_feedback_is_bounded_for_huge_errors(tmp_path):
     message = feedback_message(task, program, execution)
     check_bounded(message)
     assert "RuntimeError: xxx" in message and "At line 2" in message
+
+
+def test_returned_numpy_and_pandas_values_are_shown_unless_they_hold_objects():
+    programs = {"array": "import numpy as np\ndef f():\n    return np.arange(3)",
+                "frame": "import pandas as pd\ndef f():\n    return pd.DataFrame({'a': [1, 2]})",
+                "objects": "import pandas as pd\nclass Loop:\n    def __repr__(self):\n        while True:\n"
+                           "            pass\ndef f():\n    return pd.Series([Loop()])"}
+    task = python_jsonl_task({"task_id": "f", "prompt": "p", "tests": ["assert f() is None"],
+                              "reference": "def f():\n    return None", "entry_point": "f"}, 1, "demo.jsonl")
+    with Executor(ExecOptions(timeout_s=3.0, workers=1)) as executor:
+        results = dict(zip(programs, executor.run([(task, n, c) for n, c in programs.items()])))
+    assert {e.status for e in results.values()} == {"wrong_answer"}
+    assert results["array"].returned == "array([0, 1, 2])"
+    assert "a" in results["frame"].returned and "2" in results["frame"].returned
+    assert results["objects"].returned == "<Series object>"  # its repr would run the program's __repr__

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -109,12 +110,18 @@ def test_spider_trajectories_fix_a_query_and_the_focal_pairs_train(tmp_path, cap
     assert report["focal_span_tokens"] > 0 and "flow" in (out / "README.md").read_text()
 
 
-def test_mbpp_trajectories_run_in_the_python_sandbox(tmp_path):
+def test_mbpp_trajectories_run_in_the_python_sandbox_with_a_reviser(tmp_path):
+    from codelutra_data.models.spec import resolve
+
+    reviser = tmp_path / "reviser"  # another model directory (here: links to the bundled weights)
+    reviser.mkdir()
+    for file in Path(resolve("smollm2-135m").path).iterdir():
+        (reviser / file.name).symlink_to(file)
     cfg = BuildConfig(mode="trajectories", tasks="mbpp", split="train", limit=2, trajectories_per_task=2,
                       max_rounds=1, max_new_tokens=96, batch_size=8, name="pyflow", version="0.1.0",
-                      runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
+                      reviser=str(reviser), runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
     stats = run_build(cfg).stats
-    assert stats["sandbox"] == "python-bwrap" and stats["trajectories"] == 4
+    assert stats["sandbox"] == "python-bwrap" and stats["trajectories"] == 4 and stats["reviser"] == "reviser"
     trajectories = read_rows(tmp_path / "releases" / "pyflow" / "0.1.0", "trajectories")
     assert stats["samples"] == sum(len(t["rounds"]) for t in trajectories)
     assert all(len(t["rounds"]) == (1 if t["solved_round"] == 0 else 2) for t in trajectories)
@@ -126,9 +133,13 @@ def test_mbpp_trajectories_run_in_the_python_sandbox(tmp_path):
                 assert "The failing test:\nassert " in r["feedback"], r["feedback"]
             elif r["status"] == "runtime_error":
                 assert r["feedback"].startswith("The program raised an error: "), r["feedback"]
+    assert {t["model"] for t in trajectories} == {"HuggingFaceTB/SmolLM2-135M-Instruct"}
+    assert {t["reviser"] for t in trajectories} == {"reviser"}
     samples = read_rows(tmp_path / "releases" / "pyflow" / "0.1.0", "samples")
     revisions = [r for r in samples if r["round"] == 1]
-    assert all(r["parent_id"] and r["template"].startswith("revise-v1+feedback-v1@") for r in revisions)
+    assert revisions and all(r["parent_id"] and r["template"].startswith("revise-v1+feedback-v1@")
+                             and r["model"] == "reviser" for r in revisions)
+    assert {r["model"] for r in samples if r["round"] == 0} == {"HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 def read_lines(path):
