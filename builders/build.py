@@ -23,6 +23,7 @@ from codelutra_data.models.spec import resolve
 from codelutra_data.records import Execution, Sample, Task, content_hash
 from codelutra_data.sandboxes.compare import MODES
 from codelutra_data.sandboxes.isolation import ISOLATIONS
+from codelutra_data.sandboxes.limits import check_time_limits
 from codelutra_data.store import RunStore
 
 DEFAULT_MAX_NEW_TOKENS = {"sql": 128, "python": 384}
@@ -55,7 +56,8 @@ class BuildConfig:
     max_new_tokens: int | None = None  # None: 128 for SQL, 384 for Python
     batch_size: int = 32
     compare_mode: str = "spider"
-    timeout_s: float = 5.0
+    cpu_time_s: float = 5.0  # per program; Python tasks get up to 10x their reference's CPU time
+    wall_time_s: float = 30.0  # backstop for programs that sleep or block
     max_rows: int = 10_000
     workers: int = 2
     isolation: str = "bwrap"
@@ -103,6 +105,7 @@ class BuildConfig:
             raise UserError(f"name {self.name!r} may use only letters, digits, '.', '_' and '-'")
         if not 0 < self.top_p <= 1 or self.temperature < 0 or (self.max_new_tokens or 1) < 1:
             raise UserError("sampling needs temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1")
+        check_time_limits(self.cpu_time_s, self.wall_time_s)
 
     def sampling(self, domain: str = "sql") -> SamplingParams:
         tokens = self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[domain]
@@ -215,7 +218,7 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
             diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise UserError(f"--resume with a different configuration than the run at {run_dir} "
                             f"(differs in: {', '.join(diff)})")
-    executor = Executor(ExecOptions(timeout_s=cfg.timeout_s, workers=cfg.workers, isolation=cfg.isolation,
+    executor = Executor(ExecOptions(cpu_time_s=cfg.cpu_time_s, wall_time_s=cfg.wall_time_s, workers=cfg.workers, isolation=cfg.isolation,
                                     memory_mb=cfg.memory_mb, max_rows=cfg.max_rows, compare_mode=cfg.compare_mode))
     try:
         t0 = time.monotonic()
@@ -231,7 +234,7 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
     except BaseException:
         executor.close()
         raise
-    timeouts = reference_timeouts(tasks, ref_execs, cfg.timeout_s)
+    timeouts = reference_timeouts(tasks, ref_execs, cfg.cpu_time_s)
     failed_ids = {t.task_id for t, _ in failed}
     tasks = [t for t in tasks if t.task_id not in failed_ids]
     if on_start:

@@ -17,12 +17,15 @@ from codelutra_data.errors import UserError
 @click.option("--split", default="all", show_default=True, help="Split of the task source to check.")
 @click.option("--limit", type=int, default=0, help="Check only the first N tasks; 0 = all.")
 @click.option("--isolation", type=click.Choice(["bwrap", "none"]), default="bwrap", show_default=True)
-@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True, help="Per-program limit (s).")
+@click.option("--cpu-time", "--timeout", "cpu_time_s", type=float, default=5.0, show_default=True,
+              help="Per-program CPU time limit (s).")
+@click.option("--wall-time", "wall_time_s", type=float, default=30.0, show_default=True,
+              help="Wall-clock backstop per program (s).")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--min-pass-rate", type=float, default=1.0, show_default=True,
               help="Exit non-zero when fewer references pass.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def doctor(source, split, limit, isolation, timeout_s, workers, min_pass_rate, as_json) -> None:
+def doctor(source, split, limit, isolation, cpu_time_s, wall_time_s, workers, min_pass_rate, as_json) -> None:
     """Report sandbox isolation, limits and CPU; with --tasks, run every reference solution."""
     from codelutra_data.builders.build import cpu_name
     from codelutra_data.sandboxes.isolation import detect
@@ -35,8 +38,8 @@ def doctor(source, split, limit, isolation, timeout_s, workers, min_pass_rate, a
         "python": sys.version.split()[0], "cpu": cpu_name(),
         "isolation": {"kind": "bwrap", "available": status.available, "detail": status.detail,
                       "bwrap": status.bwrap, "version": status.version},
-        "limits": {"python": dataclasses.asdict(PythonLimits(timeout_s=timeout_s)),
-                   "sql": dataclasses.asdict(SqlLimits(timeout_s=timeout_s))},
+        "limits": {"python": dataclasses.asdict(PythonLimits(cpu_time_s=cpu_time_s, wall_time_s=wall_time_s)),
+                   "sql": dataclasses.asdict(SqlLimits(cpu_time_s=cpu_time_s, wall_time_s=wall_time_s))},
     }
     ok = status.available or isolation == "none"
     if not as_json:
@@ -47,7 +50,7 @@ def doctor(source, split, limit, isolation, timeout_s, workers, min_pass_rate, a
         click.echo("limits:    python " + ", ".join(f"{k}={v}" for k, v in report["limits"]["python"].items()))
         click.echo("           sql " + ", ".join(f"{k}={v}" for k, v in report["limits"]["sql"].items()))
     if source and ok:
-        report["references"] = _check(source, split, limit, isolation, timeout_s, workers, as_json)
+        report["references"] = _check(source, split, limit, isolation, cpu_time_s, wall_time_s, workers, as_json)
         ok = report["references"]["pass_rate"] >= min_pass_rate
     if as_json:
         click.echo(json.dumps(report, indent=1))
@@ -55,8 +58,8 @@ def doctor(source, split, limit, isolation, timeout_s, workers, min_pass_rate, a
         raise SystemExit(1)
 
 
-def _check(source: str, split: str, limit: int, isolation: str, timeout_s: float, workers: int,
-           quiet: bool) -> dict:
+def _check(source: str, split: str, limit: int, isolation: str, cpu_time_s: float, wall_time_s: float,
+           workers: int, quiet: bool) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -70,7 +73,8 @@ def _check(source: str, split: str, limit: int, isolation: str, timeout_s: float
     with Progress(TextColumn("[bold]references"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=quiet, transient=True) as bar:
         handle = bar.add_task("refs", total=len(tasks))
-        with Executor(ExecOptions(timeout_s=timeout_s, workers=workers, isolation=isolation)) as executor:
+        with Executor(ExecOptions(cpu_time_s=cpu_time_s, wall_time_s=wall_time_s, workers=workers,
+                                  isolation=isolation)) as executor:
             results = check_references(executor, tasks, progress=lambda _e: bar.advance(handle))
             sandbox = executor.sandbox_info(tasks[0].domain)[0]
     failures = [{"task_id": t.task_id, "status": e.status, "feedback": e.feedback, "error_lines": e.error_lines}
@@ -78,7 +82,8 @@ def _check(source: str, split: str, limit: int, isolation: str, timeout_s: float
     passed = len(tasks) - len(failures)
     info = {"source": source, "split": split, "tasks": len(tasks), "passed": passed,
             "pass_rate": passed / len(tasks), "sandbox": sandbox,
-            "seconds": round(sum(e.duration_s for e in results), 2), "failures": failures}
+            "seconds": round(sum(e.duration_s for e in results), 2),
+            "cpu_seconds": round(sum(e.cpu_s for e in results), 2), "failures": failures}
     if not quiet:
         click.echo(f"references of {source} ({split}): {passed}/{len(tasks)} pass ({info['pass_rate']:.1%}) "
                    f"in sandbox {sandbox}")

@@ -14,7 +14,8 @@ from codelutra_data.records import Execution, Task
 class ExecOptions:
     """Sandbox settings shared by `build` and `doctor`."""
 
-    timeout_s: float = 5.0
+    cpu_time_s: float = 5.0
+    wall_time_s: float = 30.0
     workers: int = 2
     isolation: str = "bwrap"
     memory_mb: int = 1024
@@ -35,13 +36,15 @@ class Executor:
             if domain == "sql":
                 from codelutra_data.sandboxes.sql import SqlLimits, SqlSandbox
 
-                self._sandboxes[domain] = SqlSandbox(SqlLimits(timeout_s=o.timeout_s, max_rows=o.max_rows),
-                                                     workers=o.workers)
+                self._sandboxes[domain] = SqlSandbox(
+                    SqlLimits(cpu_time_s=o.cpu_time_s, wall_time_s=o.wall_time_s, max_rows=o.max_rows),
+                    workers=o.workers)
             elif domain == "python":
                 from codelutra_data.sandboxes.python import PythonLimits, PythonSandbox
 
-                self._sandboxes[domain] = PythonSandbox(PythonLimits(timeout_s=o.timeout_s, memory_mb=o.memory_mb),
-                                                        workers=o.workers, isolation=o.isolation)
+                self._sandboxes[domain] = PythonSandbox(
+                    PythonLimits(cpu_time_s=o.cpu_time_s, wall_time_s=o.wall_time_s, memory_mb=o.memory_mb),
+                    workers=o.workers, isolation=o.isolation)
             else:
                 raise UserError(f"no sandbox for domain {domain!r}")
         return self._sandboxes[domain]
@@ -52,7 +55,8 @@ class Executor:
 
     def run_iter(self, items: Sequence[tuple[Task, str, str | None]],
                  timeouts: dict[str, float] | None = None) -> Iterator[tuple[int, Execution]]:
-        """(task, key, code) items of one domain -> (index, execution) as they finish."""
+        """(task, key, code) items of one domain -> (index, execution) as they finish. `timeouts` are
+        per-task CPU limits (Python) where they differ from the sandbox's."""
         if not items:
             return
         domain = items[0][0].domain
@@ -105,6 +109,6 @@ def check_references(executor: Executor, tasks: Sequence[Task], progress=None) -
 
 def reference_timeouts(tasks: Sequence[Task], executions: Sequence[Execution], floor_s: float,
                        factor: float = 10.0) -> dict[str, float]:
-    """Per-task limits scaled to the reference's own run time (never below the configured limit), so a
-    slow-but-correct program on a heavy task is not a timeout on a slower machine."""
-    return {t.task_id: max(floor_s, round(factor * e.duration_s, 2)) for t, e in zip(tasks, executions)}
+    """Per-task CPU limits scaled to the reference's own CPU time (never below the configured limit), so a
+    slow-but-correct program on a heavy task is not a timeout."""
+    return {t.task_id: max(floor_s, round(factor * e.cpu_s, 2)) for t, e in zip(tasks, executions)}

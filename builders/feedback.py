@@ -104,7 +104,7 @@ def feedback_message(task: Task, code: str | None, execution: Execution, version
     domain, status = task.domain, execution.status
     code = code or ""
     kind = "query" if domain == "sql" else "program"
-    timeout = float(execution.limits.get("timeout_s", 0) or 0)
+    timeout = float(execution.limits.get("cpu_time_s", execution.limits.get("timeout_s", 0)) or 0)
     fields = {"error": _clip(execution.error or execution.feedback, 300), "timeout": timeout,
               "passed": execution.tests_passed, "total": execution.tests_total,
               "memory": execution.limits.get("memory_mb", "?"), "detail": _clip(execution.feedback, 300),

@@ -90,6 +90,7 @@ class Execution(_Record):
     error: str = ""  # the exception (type: message) or the engine's message, without test text
     failing_test: str = ""  # Python: the first failing test's source
     returned: str = ""  # Python wrong answers: a bounded repr of what the tested expression returned
+    cpu_s: float = 0.0  # CPU time the program consumed (what the time limit counts); duration_s is wall time
 
     @property
     def pass_rate(self) -> float:

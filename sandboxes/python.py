@@ -24,26 +24,33 @@ from typing import Iterator, Sequence
 
 from codelutra_data.errors import SandboxError, UserError
 from codelutra_data.records import STATUSES, Execution
+from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
 from codelutra_data.sandboxes.isolation import ISOLATIONS, SANDBOX_ENV, bwrap_command, detect, readonly_roots
 from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "python_worker.py"
 MAX_FRAME = 1 << 20
 FEEDBACK_LIMIT = 600
-OUTER_MARGIN_S = 20.0  # worker start (imports numpy/pandas) + cleanup, on top of the job's own limit
+OUTER_MARGIN_S = 20.0  # worker start (imports numpy/pandas) + cleanup, on top of the job's wall-clock backstop
 
 
 @dataclass(frozen=True)
 class PythonLimits:
-    """Per-job limits; recorded in every Execution and in the dataset card."""
+    """Per-job limits; recorded in every Execution and in the dataset card. A program is judged by the CPU time
+    it consumes (all its processes together), so a verdict does not change with the machine's load; the
+    wall-clock limit is only a backstop for programs that sleep or block."""
 
-    timeout_s: float = 5.0
+    cpu_time_s: float = DEFAULT_CPU_TIME_S
+    wall_time_s: float = DEFAULT_WALL_TIME_S
     memory_mb: int = 1024
     max_procs: int = 32
     max_files: int = 256
     max_file_bytes: int = 16 * 2**20
     max_output_bytes: int = 2**20
     tmp_mb: int = 64
+
+    def __post_init__(self):
+        check_time_limits(self.cpu_time_s, self.wall_time_s)
 
 
 @dataclass(frozen=True)
@@ -60,15 +67,15 @@ class PyJob:
     test_setup: str = ""
     mode: str = "function"
     insert_offset: int = -1
-    timeout_s: float | None = None
+    cpu_time_s: float | None = None  # this job's CPU limit when it differs from the sandbox's (slow references)
 
     @classmethod
-    def for_task(cls, task, key: str, code: str | None, timeout_s: float | None = None) -> "PyJob":
+    def for_task(cls, task, key: str, code: str | None, cpu_time_s: float | None = None) -> "PyJob":
         ctx = task.context
         return cls(key=key, code=code, tests=tuple((src, bool(t)) for src, t in ctx["tests"]),
                    entry_point=ctx.get("entry_point") or None, setup=ctx.get("setup", ""),
                    test_setup=ctx.get("test_setup", ""), mode=ctx.get("mode", "function"),
-                   insert_offset=int(ctx.get("insert_offset", -1)), timeout_s=timeout_s)
+                   insert_offset=int(ctx.get("insert_offset", -1)), cpu_time_s=cpu_time_s)
 
     def payload(self) -> dict:
         return {"code": self.code, "tests": [list(t) for t in self.tests], "entry_point": self.entry_point,
@@ -142,7 +149,8 @@ def _execution(job: PyJob, verdict, sandbox: str, limits: dict) -> Execution:
     text = lambda name, limit: str(verdict.get(name) or "")[:limit]  # noqa: E731 - fields from the sandbox
     return Execution(job.key, status, passed, total, text("feedback", FEEDBACK_LIMIT), lines,
                      float(verdict.get("duration_s", 0.0) or 0.0), sandbox, limits,
-                     error=text("error", 300), failing_test=text("failing_test", 300), returned=text("returned", 200))
+                     error=text("error", 300), failing_test=text("failing_test", 300), returned=text("returned", 200),
+                     cpu_s=float(verdict.get("cpu_s", 0.0) or 0.0))
 
 
 @dataclass
@@ -187,16 +195,17 @@ class PythonSandbox:
 
     def _limits_for(self, job: PyJob) -> dict:
         limits = asdict(self.limits)
-        if job.timeout_s:
-            limits["timeout_s"] = job.timeout_s
+        if job.cpu_time_s and job.cpu_time_s != self.limits.cpu_time_s:
+            scale = job.cpu_time_s / self.limits.cpu_time_s
+            limits["cpu_time_s"] = job.cpu_time_s
+            limits["wall_time_s"] = round(max(self.limits.wall_time_s, self.limits.wall_time_s * scale), 3)
         return limits
 
     def run_iter(self, jobs: Sequence[PyJob]) -> Iterator[tuple[int, Execution]]:
         """Yield (index, execution) as jobs finish: progress for long batches."""
         units = [(job.payload(), self._limits_for(job)) for job in jobs]
-        recorded = asdict(self.limits)
-        for index, verdict in self._pool.map(units, deadline=lambda u: u[1]["timeout_s"] + OUTER_MARGIN_S):
-            yield index, _execution(jobs[index], verdict, self.name, recorded)
+        for index, verdict in self._pool.map(units, deadline=lambda u: u[1]["wall_time_s"] + OUTER_MARGIN_S):
+            yield index, _execution(jobs[index], verdict, self.name, units[index][1])
 
     def run(self, jobs: Sequence[PyJob]) -> list[Execution]:
         out: list[Execution | None] = [None] * len(jobs)

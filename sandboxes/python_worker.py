@@ -1,5 +1,6 @@
 """The warm worker that runs inside the sandbox: it pre-imports the heavy modules once, then forks a fresh
-child per job, supervises it from outside (wall time, output bytes, process count) and reports a verdict.
+child per job, supervises it from outside (CPU time, output bytes, process count; wall time only as a backstop
+for programs that sleep or block) and reports a verdict.
 
 Self-contained on purpose (standard library only, plus numpy/pandas when installed): it is started as a
 script inside bubblewrap and must not import the package, which may live in a folder the sandbox cannot see.
@@ -28,6 +29,8 @@ MAX_FRAME = 1 << 20
 FEEDBACK_LIMIT = 600
 CANDIDATE_FILE = "<candidate>"
 WATCHDOG_EVERY_S = 0.005
+CPU_EVERY_S = 0.02
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PRELOAD = ("collections", "itertools", "functools", "heapq", "bisect", "re", "math", "string", "random",
            "statistics", "fractions", "decimal", "datetime", "typing", "json", "copy", "operator", "hashlib",
            "unittest", "numpy", "numpy.testing", "pandas", "pandas.testing")
@@ -308,7 +311,7 @@ def _child(job: dict, limits: dict, result_w: int, output_w: int, workdir: str, 
         os.chdir(workdir)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
-        cpu = int(math.ceil(limits["timeout_s"])) + 1
+        cpu = int(math.ceil(limits["cpu_time_s"])) + 1  # per-process backstop; the supervisor counts the job's total
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (_vm_size_bytes() + limits["memory_mb"] * 2**20,) * 2)
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_procs"],) * 2)
@@ -339,6 +342,24 @@ def _count_processes() -> int:
     return sum(1 for name in os.listdir("/proc") if name.isdigit())
 
 
+def _job_cpu_s(pid: int, own_pidns: bool) -> float:
+    """CPU seconds used by the job: user + system time of every process of the namespace but the worker (or of
+    the job's own process without one), each with the time of the children it has reaped. Unlike wall time,
+    this does not grow when other work competes for the cores."""
+    pids = [n for n in os.listdir("/proc") if n.isdigit() and n != "1"] if own_pidns else [str(pid)]
+    ticks = 0
+    for name in pids:
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        if len(fields) > 14:
+            ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
 def _kill_all(pid: int, own_pidns: bool) -> None:
     try:
         if own_pidns:
@@ -349,22 +370,23 @@ def _kill_all(pid: int, own_pidns: bool) -> None:
         pass
 
 
-def _reap(pid: int, own_pidns: bool, wait_s: float = 2.0) -> tuple[int | None, bool]:
-    """Collect the job's exit status and every leftover; False when something could not be collected."""
-    status = None
+def _reap(pid: int, own_pidns: bool, wait_s: float = 2.0) -> tuple[int | None, float, bool]:
+    """Collect the job's exit status and CPU time, and every leftover; False when something could not be
+    collected."""
+    status, cpu = None, 0.0
     stop = time.monotonic() + wait_s
     while True:
         try:
-            got, code = os.waitpid(-1 if own_pidns else pid, os.WNOHANG)
+            got, code, usage = os.wait4(-1 if own_pidns else pid, os.WNOHANG)
         except ChildProcessError:
-            return status, True
+            return status, cpu, True
         if got == pid:
-            status = code
+            status, cpu = code, usage.ru_utime + usage.ru_stime
             if not own_pidns:
-                return status, True
+                return status, cpu, True
         elif got == 0:
             if time.monotonic() > stop:
-                return status, False
+                return status, cpu, False
             time.sleep(0.001)
 
 
@@ -406,15 +428,21 @@ def supervise(job: dict, limits: dict, own_pidns: bool, scratch: str, keep: tupl
         _child(job, limits, result_w, output_w, workdir, nonce)
     os.close(result_w)
     os.close(output_w)
-    deadline = started + limits["timeout_s"]
+    deadline = started + limits["wall_time_s"]
     buffers = {result_r: bytearray(), output_r: bytearray()}
     out_bytes, open_fds, problem = 0, {result_r, output_r}, None
-    exit_status, next_watch = None, 0.0
+    exit_status, next_watch, next_cpu, cpu_s = None, 0.0, 0.0, 0.0
     while open_fds:
         now = time.monotonic()
         if now >= deadline:
-            problem = "timeout"
+            problem = "wall"
             break
+        if now >= next_cpu:
+            next_cpu = now + CPU_EVERY_S
+            cpu_s = max(cpu_s, _job_cpu_s(pid, own_pidns))
+            if cpu_s > limits["cpu_time_s"]:
+                problem = "cpu"
+                break
         ready, _, _ = select.select(list(open_fds), [], [], min(deadline - now, WATCHDOG_EVERY_S * 4))
         for fd in ready:
             data = os.read(fd, 65536)
@@ -435,9 +463,10 @@ def supervise(job: dict, limits: dict, own_pidns: bool, scratch: str, keep: tupl
                 problem = "procs"
                 break
         if exit_status is None:
-            got, code = os.waitpid(pid, os.WNOHANG)
+            got, code, usage = os.wait4(pid, os.WNOHANG)
             if got == pid:
                 exit_status = code
+                cpu_s = max(cpu_s, usage.ru_utime + usage.ru_stime)
                 # Late writes by leftovers can keep pipes open: take what is there and stop waiting.
                 for fd in list(open_fds):
                     while select.select([fd], [], [], 0)[0]:
@@ -448,9 +477,10 @@ def supervise(job: dict, limits: dict, own_pidns: bool, scratch: str, keep: tupl
                             buffers[result_r] += data
                 break
     _kill_all(pid, own_pidns)
-    status_code, reaped_all = _reap(pid, own_pidns)
+    status_code, reaped_cpu, reaped_all = _reap(pid, own_pidns)
     if exit_status is None:
         exit_status = status_code
+        cpu_s = max(cpu_s, reaped_cpu)
     os.close(result_r)
     os.close(output_r)
     cleaned = _clean_dir(scratch, keep)
@@ -459,6 +489,7 @@ def supervise(job: dict, limits: dict, own_pidns: bool, scratch: str, keep: tupl
     verdict = _verdict(base, bytes(buffers[result_r]), bytes(buffers[output_r]), exit_status, problem, limits,
                        nonce)
     verdict["duration_s"] = duration
+    verdict["cpu_s"] = round(cpu_s, 3)
     return verdict, retire
 
 
@@ -466,8 +497,11 @@ def _verdict(base: dict, result: bytes, output: bytes, exit_status: int | None, 
              limits: dict, nonce: str) -> dict:
     """Only the harness's own message counts: it must carry this job's nonce (a program that writes a
     well-formed message to a descriptor it finds does not know it)."""
-    if problem == "timeout":
-        return {**base, "status": "timeout", "feedback": f"time limit of {limits['timeout_s']:g} s exceeded"}
+    if problem == "cpu":
+        return {**base, "status": "timeout", "feedback": f"CPU time limit of {limits['cpu_time_s']:g} s exceeded"}
+    if problem == "wall":
+        return {**base, "status": "timeout", "feedback": f"wall-clock limit of {limits['wall_time_s']:g} s exceeded "
+                                                         "(the program slept or waited)"}
     if problem == "output":
         return {**base, "status": "runtime_error",
                 "feedback": f"output limit exceeded (more than {limits['max_output_bytes']} bytes printed)"}

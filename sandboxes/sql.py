@@ -2,9 +2,10 @@
 
 Isolation is layered: the database is opened read-only; SQLite gets an authorizer that allows reading and
 nothing else (no ATTACH, writes, PRAGMA, extension loading); DuckDB gets read-only mode, external access off,
-locked configuration, a memory limit and one thread; only a single SELECT statement runs. Time limits fire
-from inside the engine (SQLite progress handler, DuckDB interrupt from a timer thread) and, should a query
-ever ignore them, from outside: queries run in pool workers that are killed at a hard deadline.
+locked configuration, a memory limit and one thread; only a single SELECT statement runs. A query is limited
+by the CPU time it consumes (so a verdict does not change with the machine's load), with a wall-clock
+backstop; both fire from inside the engine (SQLite progress handler, DuckDB interrupt from a watcher thread)
+and, should a query ever ignore them, from outside: queries run in pool workers killed at a hard deadline.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Iterable, Iterator, Sequence
 from urllib.parse import quote
 
 from codelutra_data.records import Execution
+from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
 from codelutra_data.sandboxes.compare import MODES, describe_difference, order_matters, prepare_query, results_equal
 from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
 
@@ -32,10 +34,36 @@ FEEDBACK_LIMIT = 600
 class SqlLimits:
     """Per-query limits; recorded in every Execution and in the dataset card."""
 
-    timeout_s: float = 5.0
+    cpu_time_s: float = DEFAULT_CPU_TIME_S
+    wall_time_s: float = DEFAULT_WALL_TIME_S
     max_rows: int = 10_000
     max_bytes: int = 8 * 2**20
     memory_mb: int = 512
+
+    def __post_init__(self):
+        check_time_limits(self.cpu_time_s, self.wall_time_s)
+
+
+class _Budget:
+    """The time one query may take: `exceeded()` names the limit that ran out ("" while within both). CPU
+    time is the worker process's own (it runs one query at a time)."""
+
+    def __init__(self, limits: SqlLimits):
+        self.limits = limits
+        self.cpu_start = time.process_time()
+        self.wall_end = time.monotonic() + limits.wall_time_s
+        self.hit = ""
+
+    def cpu_used(self) -> float:
+        return time.process_time() - self.cpu_start
+
+    def exceeded(self) -> str:
+        if not self.hit:
+            if self.cpu_used() > self.limits.cpu_time_s:
+                self.hit = f"CPU time limit of {self.limits.cpu_time_s:g} s exceeded"
+            elif time.monotonic() > self.wall_end:
+                self.hit = f"wall-clock limit of {self.limits.wall_time_s:g} s exceeded"
+        return self.hit
 
 
 @dataclass(frozen=True)
@@ -131,14 +159,14 @@ def _run_sqlite(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
     try:
         con.execute(f"PRAGMA hard_heap_limit={limits.memory_mb * 2**20}")
         con.set_authorizer(_sqlite_authorizer)
-        deadline = time.monotonic() + limits.timeout_s
-        con.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 2000)
+        budget = _Budget(limits)
+        con.set_progress_handler(lambda: 1 if budget.exceeded() else 0, 2000)
         try:
             cursor = con.execute(sql)
             return _fetch_bounded(cursor, limits)
         except (sqlite3.Error, sqlite3.Warning) as exc:
-            if time.monotonic() > deadline:
-                raise QueryFailed("timeout", f"time limit exceeded ({limits.timeout_s:g} s)") from None
+            if budget.hit:
+                raise QueryFailed("timeout", budget.hit) from None
             status = _sqlite_status(exc)
             message = str(exc)
             if "not authorized" in message.lower():
@@ -182,7 +210,15 @@ def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
         con = duckdb.connect(db_path, read_only=True, config=config)
     except duckdb.Error as exc:
         raise QueryFailed("sandbox_error", f"cannot open database: {exc}") from None
-    timer = threading.Timer(limits.timeout_s, con.interrupt)
+    budget, stop = _Budget(limits), threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.01):
+            if budget.exceeded():
+                con.interrupt()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
     try:
         try:
             statements = con.extract_statements(sql)
@@ -192,14 +228,18 @@ def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
             raise QueryFailed("runtime_error", f"expected exactly one statement, got {len(statements)}")
         if statements[0].type != duckdb.StatementType.SELECT:
             raise QueryFailed("runtime_error", "not authorized: only a single read-only SELECT may run")
-        timer.start()
+        watcher.start()
         try:
             cursor = con.execute(sql)
             return _fetch_bounded(cursor, limits)
         except duckdb.Error as exc:
+            if budget.hit:
+                raise QueryFailed("timeout", budget.hit) from None
             raise _duckdb_failure(exc) from None
     finally:
-        timer.cancel()
+        stop.set()
+        if watcher.is_alive():
+            watcher.join()
         con.close()
 
 
@@ -245,20 +285,22 @@ def table_columns(engine: str, db_path: str) -> dict[str, list[str]]:
 # ---------------------------------------------------------------- judging (runs inside pool workers)
 @lru_cache(maxsize=512)
 def _gold_rows(engine: str, db_path: str, gold: str, mode: str, limits: SqlLimits, mtime: float):
-    gold_limits = SqlLimits(limits.timeout_s * 4, limits.max_rows * 10, limits.max_bytes * 4, limits.memory_mb)
+    gold_limits = SqlLimits(limits.cpu_time_s * 4, limits.wall_time_s * 4, limits.max_rows * 10, limits.max_bytes * 4,
+                            limits.memory_mb)
     return run_query(engine, db_path, prepare_query(gold, mode), gold_limits)
 
 
 def judge(job: SqlJob, limits: SqlLimits) -> dict:
     """Execute one candidate and compare with the gold result; always returns an Execution as a dict."""
-    start = time.monotonic()
+    start, cpu = time.monotonic(), [0.0]
 
     def verdict(status: str, feedback: str = "", error: str = "", line: int | None = None) -> dict:
         passed = status == "passed"
         return Execution(sample_id=job.key, status=status, tests_passed=int(passed), tests_total=1,
                          feedback=feedback[:FEEDBACK_LIMIT], error_lines=[line] if line else [],
                          duration_s=round(time.monotonic() - start, 6), sandbox=job.engine,
-                         limits=asdict(limits), compare_mode=job.mode, error=error[:300]).to_dict()
+                         limits=asdict(limits), compare_mode=job.mode, error=error[:300],
+                         cpu_s=round(cpu[0], 6)).to_dict()
 
     if job.candidate is None or not job.candidate.strip():
         return verdict("no_code", "no SQL query found in the answer")
@@ -269,9 +311,12 @@ def judge(job: SqlJob, limits: SqlLimits) -> dict:
         return verdict("sandbox_error", f"the reference query failed ({exc.status}): {exc.message}")
     except OSError as exc:
         return verdict("sandbox_error", f"cannot open database: {exc}")
+    cpu_start = time.process_time()
     try:
         rows = run_query(job.engine, job.db_path, prepare_query(job.candidate, job.mode), limits)
+        cpu[0] = time.process_time() - cpu_start
     except QueryFailed as exc:
+        cpu[0] = time.process_time() - cpu_start
         line = offending_line(job.candidate, exc.message, exc.line) if exc.status != "timeout" else None
         return verdict(exc.status, exc.message, exc.message, line)
     if results_equal(gold, rows, job.mode, order_matters(job.gold, job.mode)):
@@ -310,7 +355,7 @@ class SqlSandbox:
         if self._pool is None:
             self._pool = WorkerPool("codelutra_data.sandboxes.sql:judge_unit", workers=self.workers)
         units = [(u, self.limits) for u in self._units(jobs)]
-        outer = lambda unit: 10.0 + self.limits.timeout_s * (4 + len(unit[0]))  # noqa: E731
+        outer = lambda unit: 10.0 + self.limits.wall_time_s * (4 + len(unit[0]))  # noqa: E731
         broken: list[SqlJob] = []
         for index, result in self._pool.map(units, outer):
             if isinstance(result, list):

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,18 @@ def sqlite_rows(path: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+@pytest.fixture
+def saturated_cores():
+    """Two spinning processes per core for the duration of a test: a machine busy with other work. Each in a
+    session of its own: with the kernel's autogroup scheduling, spinners sharing one session would together
+    get only one session's share of the cores and barely slow anything down."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+                for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        yield len(spinners)
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()

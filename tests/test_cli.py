@@ -47,6 +47,8 @@ def test_tasks_show_reports_splits_and_empty_gold(tmp_path):
     (["build", "--mode", "trajectories", "--reviser", "not-a-model"], "unknown model 'not-a-model'"),
     (["build", "--mode", "trajectories", "--max-rounds", "-1"], "--max-rounds at least 0"),
     (["build", "--config", "missing.yaml"], "config file not found"),
+    (["build", "--cpu-time", "10", "--wall-time", "5"], "wall-clock limit (5 s) must be at least"),
+    (["build", "--timeout", "0"], "CPU time limit must be positive"),
     (["tasks", "show", "nope"], "unknown task source"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):

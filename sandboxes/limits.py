@@ -1,0 +1,21 @@
+"""Time limits shared by both sandboxes.
+
+Verdicts must not depend on how busy the machine is: a correct program that needs 1 s of CPU takes 1 s on a
+quiet machine and 5 s when four other processes share the core. So programs are limited by the CPU time
+they consume, and the wall-clock limit is only a generous backstop for programs that sleep or block.
+"""
+
+from __future__ import annotations
+
+from codelutra_data.errors import UserError
+
+DEFAULT_CPU_TIME_S = 5.0
+DEFAULT_WALL_TIME_S = 30.0
+
+
+def check_time_limits(cpu_time_s: float, wall_time_s: float) -> None:
+    if not cpu_time_s > 0:
+        raise UserError(f"the CPU time limit must be positive, got {cpu_time_s!r}")
+    if not wall_time_s >= cpu_time_s:
+        raise UserError(f"the wall-clock limit ({wall_time_s:g} s) must be at least the CPU time limit "
+                        f"({cpu_time_s:g} s): it is only a backstop for programs that sleep or block")
