@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: build test install system-deps clean
+.PHONY: build test install system-deps test-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,19 @@ system-deps:
 	      { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }; \
 	  else echo "bubblewrap (bwrap) is missing: install it with your package manager; the Python sandbox needs it"; exit 1; fi; }
 
+# Headless Chromium and its driver, for the test that opens the leaderboard page (tests only).
+test-deps:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	    $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	      { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }; \
+	  else echo "chromium and chromedriver are missing: install them with your package manager (the page test needs them)"; exit 1; fi; }
+
 build: $(STAMP) system-deps
 	$(BIN)/codelutra-data build
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps test-deps
 	$(BIN)/python -m pytest -n auto -q
 
 clean:

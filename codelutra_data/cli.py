@@ -20,6 +20,8 @@ LAZY_COMMANDS = {
     "tasks": ("codelutra_data.builders.commands:tasks", "List and inspect task sources (counts, splits, licences)."),
     "train": ("codelutra_data.trainers.commands:train", "Train on a release with TRL: codelutra, focal (IterPref), dpo, sft."),
     "doctor": ("codelutra_data.builders.doctor:doctor", "Check sandbox isolation and limits; run a source's references."),
+    "eval": ("codelutra_data.benchmarks.commands:eval_command", "Grade a model, samples or predictions on a suite; record the result."),
+    "leaderboard": ("codelutra_data.benchmarks.commands:leaderboard", "Results as leaderboard tables: terminal, markdown, or a static HTML page."),
 }
 
 

@@ -98,7 +98,7 @@ def load_humaneval(path: str | None = None) -> list[Task]:
             context={"tests": steps, "entry_point": entry, "setup": prompt_setup(problem["prompt"], entry),
                      "test_setup": test_setup, "mode": "function"},
             reference=problem["prompt"] + problem["canonical_solution"], split="test",
-            metadata={"template": "python-v1"},
+            metadata={"template": "python-v1", "code_prompt": problem["prompt"]},
         ))
     return tasks
 

@@ -1,0 +1,146 @@
+"""Files other tools read and write: EvalPlus sample JSONL, Spider `pred.txt` and BIRD prediction JSON.
+Readers return candidate programs per task id and fail with one clear line on anything malformed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from codelutra_data.errors import UserError
+from codelutra_data.records import Task
+
+BIRD_SEPARATOR = "\t----- bird -----\t"
+SPIDER_DEV_SIZE = 1034
+
+
+def read_evalplus(path: str | Path, tasks: list[Task]) -> dict[str, list[str]]:
+    """EvalPlus samples: one JSON object a line with `task_id` and `solution` (a whole program) or
+    `completion` (the code that continues the task's code prompt). Several lines per task = several samples.
+    Every suite task needs at least one sample; an unknown task id is an error, not silently ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"samples file not found: {path}")
+    by_id = {t.task_id: t for t in tasks}
+    out: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "task_id" not in row:
+                raise UserError(f"{path}:{lineno}: expected an object with task_id and solution or completion")
+            task = by_id.get(str(row["task_id"]))
+            if task is None:
+                raise UserError(f"{path}:{lineno}: unknown task id {row['task_id']!r} for this suite")
+            if isinstance(row.get("solution"), str):
+                code = row["solution"]
+            elif isinstance(row.get("completion"), str):
+                code = task.metadata.get("code_prompt", "") + row["completion"]
+            else:
+                raise UserError(f"{path}:{lineno}: needs a `solution` or `completion` string")
+            out.setdefault(task.task_id, []).append(code)
+    if not out:
+        raise UserError(f"{path}: no samples in file")
+    missing = [t.task_id for t in tasks if t.task_id not in out]
+    if missing:
+        raise UserError(f"{path}: no samples for {len(missing)} of {len(tasks)} suite tasks (first: {missing[0]}); "
+                        f"use --limit or --split to grade a subset")
+    return out
+
+
+def read_spider_predictions(path: str | Path, tasks: list[Task]) -> dict[str, list[str]]:
+    """Spider `pred.txt`: one SQL query a line, in the suite's task order (a trailing tab and database id,
+    as in gold files, is allowed and checked). A blank line is an empty prediction."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"predictions file not found: {path}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) != len(tasks):
+        raise UserError(f"{path} has {len(lines)} lines but the suite has {len(tasks)} tasks "
+                        f"(one query a line, in task order; a {SPIDER_DEV_SIZE}-line file in dev order grades all "
+                        f"of spider-dev)")
+    out = {}
+    for lineno, (line, task) in enumerate(zip(lines, tasks), 1):
+        sql, _, db = line.partition("\t")
+        if db.strip() and db.strip() != task.context.get("db_id"):
+            raise UserError(f"{path}:{lineno}: database {db.strip()!r} but task {task.task_id} is on "
+                            f"{task.context.get('db_id')!r}: are the lines in the suite's order?")
+        out[task.task_id] = [sql.strip()]
+    return out
+
+
+def read_bird_predictions(path: str | Path, tasks: list[Task]) -> dict[str, list[str]]:
+    """BIRD prediction JSON: {"0": "SQL\\t----- bird -----\\tdb_id", ...}, keys indexing the suite's tasks."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"predictions file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object of index -> 'SQL\\t----- bird -----\\tdb_id'")
+    keys = {str(i) for i in range(len(tasks))}
+    if set(data) != keys:
+        extra = sorted(set(data) - keys, key=lambda k: (len(k), k))
+        missing = sorted(keys - set(data), key=lambda k: (len(k), k))
+        detail = f"unexpected key {extra[0]!r}" if extra else f"missing key {missing[0]!r}"
+        raise UserError(f"{path} has {len(data)} predictions but the suite has {len(tasks)} tasks ({detail})")
+    out = {}
+    for i, task in enumerate(tasks):
+        value = data[str(i)]
+        if not isinstance(value, str):
+            raise UserError(f"{path}: prediction {i} is not a string")
+        sql, sep, db = value.partition(BIRD_SEPARATOR)
+        if sep and db.strip() != task.context.get("db_id"):
+            raise UserError(f"{path}: prediction {i} names database {db.strip()!r} but task {task.task_id} is on "
+                            f"{task.context.get('db_id')!r}")
+        out[task.task_id] = [sql.strip()]
+    return out
+
+
+def read_predictions(path: str | Path, tasks: list[Task]) -> dict[str, list[str]]:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        return read_bird_predictions(path, tasks)
+    if suffix in (".txt", ".sql"):
+        return read_spider_predictions(path, tasks)
+    raise UserError(f"unknown predictions format {suffix!r}: use a Spider pred.txt (one query a line) or a BIRD "
+                    f".json file; EvalPlus samples go to --samples")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _one_line(sql: str) -> str:
+    """A query on one line: line breaks and tabs become spaces (string literals keep their inner spacing)."""
+    return sql.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ").strip()
+
+
+def write_predictions(path: str | Path, tasks: list[Task], codes: dict[str, list[str]]) -> Path:
+    """Write what was graded in another tool's format, chosen by suffix: .jsonl (EvalPlus, every sample),
+    .txt (Spider, first sample per task, one line each) or .json (BIRD, first sample per task)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".txt", ".json") and any(t.domain != "sql" for t in tasks):
+        raise UserError(f"{suffix} predictions are for SQL suites; write Python samples as .jsonl (EvalPlus)")
+    one_line = lambda t: _one_line(codes[t.task_id][0] if codes[t.task_id] else "")  # noqa: E731
+    if suffix == ".jsonl":
+        lines = [json.dumps({"task_id": t.task_id, "solution": code}) for t in tasks for code in codes[t.task_id]]
+        _write_atomic(path, "".join(line + "\n" for line in lines))
+    elif suffix == ".txt":
+        _write_atomic(path, "".join(one_line(t) + "\n" for t in tasks))
+    elif suffix == ".json":
+        data = {str(i): one_line(t) + BIRD_SEPARATOR + str(t.context.get("db_id", "")) for i, t in enumerate(tasks)}
+        _write_atomic(path, json.dumps(data, indent=1))
+    else:
+        raise UserError(f"unknown predictions format {suffix!r}: use .jsonl (EvalPlus), .txt (Spider) or .json (BIRD)")
+    return path

@@ -1,0 +1,101 @@
+"""Benchmark suites: a task source + split + metric + comparison mode, identified by a version string and a
+content hash of what decides a score (tasks, tests, gold queries and the databases they run on), so two
+results are comparable exactly when their suite hashes agree."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from codelutra_data.errors import UserError
+from codelutra_data.records import Task, content_hash
+
+# Bump when grading changes (extraction, harness, comparison rules): older results stop being comparable.
+GRADING_VERSION = "eval-v1"
+SPIDER_DEV = "spider-dev"
+
+
+@dataclass
+class Suite:
+    spec: str  # what the user named: a registered source, a folder or a .jsonl file
+    name: str
+    split: str
+    domain: str
+    compare_mode: str
+    tasks: list[Task] = field(repr=False)
+    version: str = GRADING_VERSION
+    hash: str = ""
+
+    @property
+    def headline(self) -> str:
+        return "execution_accuracy" if self.domain == "sql" else "pass@1"
+
+    def metric_name(self, k: int) -> str:
+        return "execution_accuracy" if (self.domain == "sql" and k == 1) else f"pass@{k}"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "spec": self.spec, "split": self.split, "domain": self.domain,
+                "compare_mode": self.compare_mode if self.domain == "sql" else "", "version": self.version,
+                "hash": self.hash, "tasks": len(self.tasks)}
+
+
+@lru_cache(maxsize=256)
+def _file_digest(path: str, mtime: float, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: str) -> str:
+    st = os.stat(path)
+    return _file_digest(path, st.st_mtime, st.st_size)
+
+
+def task_fingerprint(task: Task) -> dict:
+    """What decides a task's verdicts, without machine-specific paths (a database counts by its content)."""
+    context = dict(task.context)
+    if "db_path" in context:
+        context["db_path"] = file_digest(context["db_path"])
+    context.pop("schema", None)  # derived from the database
+    return {"task_id": task.task_id, "prompt": task.prompt, "context": context, "reference": task.reference}
+
+
+def suite_hash(tasks: list[Task], compare_mode: str) -> str:
+    return content_hash(GRADING_VERSION, compare_mode, [task_fingerprint(t) for t in tasks])
+
+
+def suite_name(spec: str) -> str:
+    path = Path(spec)
+    if spec.endswith(".jsonl"):
+        return path.stem
+    return path.name or spec
+
+
+def load_suite(spec: str, split: str | None = None, limit: int | None = None,
+               compare_mode: str = "spider") -> Suite:
+    """Resolve a suite. Without a split, a source's `test` split when it has one (HumanEval, MBPP, Spider by
+    database), else all tasks: the number a paper would report."""
+    from codelutra_data.builders.tasks import load_tasks
+
+    every = load_tasks(spec, "all")
+    if split is None:
+        split = "test" if any(t.split == "test" for t in every) else "all"
+    tasks = every if split == "all" else [t for t in every if t.split == split]
+    if not tasks:
+        splits = ", ".join(sorted({t.split for t in every}))
+        raise UserError(f"suite {spec!r} has no tasks in split {split!r} (splits: {splits})")
+    if limit:
+        tasks = tasks[:limit]
+    domains = {t.domain for t in tasks}
+    if len(domains) != 1:
+        raise UserError(f"suite {spec!r} mixes domains {sorted(domains)}")
+    domain = domains.pop()
+    suite = Suite(spec=spec, name=suite_name(spec), split=split, domain=domain, compare_mode=compare_mode,
+                  tasks=tasks)
+    suite.hash = suite_hash(tasks, compare_mode if domain == "sql" else "")
+    return suite
