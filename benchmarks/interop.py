@@ -61,8 +61,8 @@ def read_spider_predictions(path: str | Path, tasks: list[Task]) -> dict[str, li
     lines = path.read_text(encoding="utf-8").splitlines()
     if len(lines) != len(tasks):
         raise UserError(f"{path} has {len(lines)} lines but the suite has {len(tasks)} tasks "
-                        f"(one query a line, in task order; a {SPIDER_DEV_SIZE}-line file in dev order grades all "
-                        f"of spider-dev)")
+                        f"(one query a line, in task order; a file with one line per task of the whole source, "
+                        f"e.g. {SPIDER_DEV_SIZE} for spider-dev, grades all of it)")
     out = {}
     for lineno, (line, task) in enumerate(zip(lines, tasks), 1):
         sql, _, db = line.partition("\t")
@@ -101,6 +101,19 @@ def read_bird_predictions(path: str | Path, tasks: list[Task]) -> dict[str, list
                             f"{task.context.get('db_id')!r}")
         out[task.task_id] = [sql.strip()]
     return out
+
+
+def count_predictions(path: str | Path) -> int | None:
+    """Entries in a predictions file (lines of a pred.txt, keys of a BIRD JSON); None when unreadable (the
+    reader then says why)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return len(data) if isinstance(data, dict) else None
+        return len(path.read_text(encoding="utf-8").splitlines())
+    except (OSError, ValueError):
+        return None
 
 
 def read_predictions(path: str | Path, tasks: list[Task]) -> dict[str, list[str]]:

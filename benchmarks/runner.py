@@ -21,7 +21,7 @@ from typing import Callable
 from codelutra_data import __version__
 from codelutra_data.benchmarks import interop, store
 from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_at_k, status_histogram
-from codelutra_data.benchmarks.suites import SPIDER_DEV, Suite, load_suite
+from codelutra_data.benchmarks.suites import Suite, load_suite
 from codelutra_data.errors import UserError
 from codelutra_data.records import Execution, Task, content_hash
 
@@ -124,12 +124,16 @@ def model_info(spec: str) -> dict:
 
 
 def _select_suite(cfg: EvalConfig) -> Suite:
+    """The suite to grade. A predictions file with one entry per task of the whole source (e.g. a Spider
+    dev `pred.txt` of 1034 lines, a BIRD `predict_dev.json`) grades the whole source in its own order,
+    whatever the split: that is how the official evaluators read those files."""
     suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.compare_mode)
-    if cfg.predictions and Path(cfg.predictions).suffix.lower() in (".txt", ".sql") and cfg.suite == SPIDER_DEV \
-            and Path(cfg.predictions).is_file():
-        lines = len(Path(cfg.predictions).read_text(encoding="utf-8").splitlines())
-        if lines == interop.SPIDER_DEV_SIZE and len(suite.tasks) != lines and not cfg.limit:
-            suite = load_suite(cfg.suite, "all", None, cfg.compare_mode)  # a dev-order file grades all of dev
+    if cfg.predictions and not cfg.limit:
+        entries = interop.count_predictions(cfg.predictions)
+        if entries is not None and entries != len(suite.tasks):
+            whole = load_suite(cfg.suite, "all", None, cfg.compare_mode)
+            if entries == len(whole.tasks):
+                return whole
     return suite
 
 

