@@ -185,12 +185,16 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
     timing = {}
     options = ExecOptions(cpu_time_s=cfg.cpu_time_s, wall_time_s=cfg.wall_time_s, workers=cfg.workers,
                           isolation=cfg.isolation, compare_mode=cfg.compare_mode)
+    checked = [0]
+
+    def reference_done(_execution: Execution) -> None:
+        checked[0] += 1
+        if progress:
+            progress("references", checked[0], len(suite.tasks))
+
     with Executor(options) as executor:
         t0 = time.monotonic()
-        refs = check_references(executor, suite.tasks,
-                                progress=(lambda _e, c=[0]: (c.__setitem__(0, c[0] + 1),
-                                                             progress("references", c[0], len(suite.tasks))))
-                                if progress else None)
+        refs = check_references(executor, suite.tasks, progress=reference_done)
         timing["references_s"] = time.monotonic() - t0
         ref_failures = [{"task_id": t.task_id, "status": e.status, "feedback": e.feedback[:200]}
                         for t, e in zip(suite.tasks, refs) if e.status != "passed"]
