@@ -21,7 +21,7 @@ from typing import Callable
 from codelutra_data import __version__
 from codelutra_data.benchmarks import interop, store
 from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_at_k, status_histogram
-from codelutra_data.benchmarks.suites import Suite, load_suite
+from codelutra_data.benchmarks.suites import Suite, file_digest, load_suite
 from codelutra_data.errors import UserError
 from codelutra_data.records import Execution, Task, content_hash
 
@@ -251,7 +251,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
     input_file = cfg.samples or cfg.predictions
     hashed = cfg.hashed()
     hashed.update(suite_hash=suite.hash, split=suite.split, model_revision=info.get("model_revision", ""),
-                  input_digest=content_hash(Path(input_file).read_bytes().hex()) if input_file else "")
+                  input_digest=file_digest(input_file) if input_file else "")
     config_hash = content_hash(hashed)
     out_dir = (Path(cfg.out) if cfg.out else Path(cfg.store).parent / "runs" / config_hash).resolve()
     results = {
