@@ -37,6 +37,10 @@ class EvalConfig:
     limit: int = 0
     model: str | None = None
     backend: str = "transformers"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    request_timeout_s: float = 120.0
     samples: str | None = None  # EvalPlus JSONL
     predictions: str | None = None  # Spider pred.txt or BIRD JSON
     n: int = 1
@@ -76,10 +80,20 @@ class EvalConfig:
             raise UserError("--min-reference-pass-rate must be between 0 and 1")
         if self.limit < 0:
             raise UserError("--limit must be 0 (all tasks) or more")
+        if self.backend == "openai" and not self.base_url:
+            raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+
+    def server(self):
+        if self.backend != "openai":
+            return None
+        from codelutra_data.models.openai_api import ServerOptions
+
+        return ServerOptions(self.base_url or "", self.api_key_env, self.concurrency, self.request_timeout_s)
 
     def hashed(self) -> dict:
         d = dataclasses.asdict(self)
-        for key in ("store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples"):
+        for key in ("store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
+                    "concurrency", "request_timeout_s"):
             d.pop(key)
         d["k"] = sorted(set(self.k))
         return d
@@ -99,12 +113,12 @@ def machine() -> dict:
             "python": sys.version.split()[0]}
 
 
-def model_info(spec: str) -> dict:
+def model_info(spec: str, backend: str = "transformers", server=None) -> dict:
     """Model id, revision and, for a model trained here, the dataset and method its card names. A local
     directory's revision is a fingerprint of its files, so two different models never share a result row."""
-    from codelutra_data.models.spec import resolve
+    from codelutra_data.models.base import LazyBackend
 
-    ref = resolve(spec, prepare=False)
+    ref = LazyBackend(backend, spec, server=server).ref
     info = {"model": ref.model_id, "model_revision": ref.revision, "model_path": ref.path, "base_model": "",
             "dataset": "", "dataset_version": "", "method": ""}
     path = Path(ref.path)
@@ -154,7 +168,7 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple
     from codelutra_data.models.base import LazyBackend, SamplingParams
 
     timing: dict = {}
-    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing)
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing, server=cfg.server())
     sampling = SamplingParams(cfg.temperature, cfg.top_p, cfg.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[suite.domain],
                               stop=("```",))
     codes: dict[str, list[str]] = {}
@@ -181,7 +195,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         cfg.validate()
     suite = _select_suite(cfg)
     candidates = None if check_references_only else _candidates(cfg, suite)
-    info = model_info(cfg.model) if cfg.model else {}
+    info = model_info(cfg.model, cfg.backend, cfg.server()) if cfg.model else {}
     timing = {}
     options = ExecOptions(cpu_time_s=cfg.cpu_time_s, wall_time_s=cfg.wall_time_s, workers=cfg.workers,
                           isolation=cfg.isolation, compare_mode=cfg.compare_mode)

@@ -30,7 +30,8 @@ DEFAULT_MAX_NEW_TOKENS = {"sql": 128, "python": 384}
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Options that do not change what is built, so a resumed run may differ in them.
-_NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name", "isolation"}
+_NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name", "isolation",
+                    "base_url", "api_key_env", "concurrency", "request_timeout_s"}
 BUILD_MODES = ("pairs", "trajectories")
 # Options that only one mode reads: left out of the other mode's configuration (and its build id).
 _MODE_ONLY = {"pairs": {"samples", "pairs_per_task", "reference_fallback"},
@@ -51,6 +52,11 @@ class BuildConfig:
     seed: int = 0
     model: str = "smollm2-135m"
     backend: str = "transformers"
+    base_url: str | None = None  # openai backend: the server, e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # openai backend: the variable holding the key (never recorded)
+    concurrency: int = 8  # openai backend: requests in flight
+    request_timeout_s: float = 120.0  # openai backend: per request, before a retry
+    tokenizer: str | None = None  # model spec whose tokenizer measures focal pairs; default: --model
     temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int | None = None  # None: 128 for SQL, 384 for Python
@@ -106,6 +112,18 @@ class BuildConfig:
         if not 0 < self.top_p <= 1 or self.temperature < 0 or (self.max_new_tokens or 1) < 1:
             raise UserError("sampling needs temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1")
         check_time_limits(self.cpu_time_s, self.wall_time_s)
+        if self.backend == "openai" and not self.base_url:
+            raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if self.concurrency < 1 or self.request_timeout_s <= 0:
+            raise UserError("--concurrency must be at least 1 and --request-timeout positive")
+
+    def server(self):
+        """The openai backend's connection settings (None for in-process backends)."""
+        if self.backend != "openai":
+            return None
+        from codelutra_data.models.openai_api import ServerOptions
+
+        return ServerOptions(self.base_url or "", self.api_key_env, self.concurrency, self.request_timeout_s)
 
     def sampling(self, domain: str = "sql") -> SamplingParams:
         tokens = self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[domain]
@@ -203,9 +221,9 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
     domains = sorted({t.domain for t in tasks})
     if len(domains) != 1:
         raise UserError(f"a build takes tasks of one domain; {cfg.tasks!r} mixes {', '.join(domains)}")
-    ref = resolve(cfg.model, prepare=False)
+    ref = LazyBackend(cfg.backend, cfg.model, server=cfg.server()).ref
     if cfg.reviser:
-        resolve(cfg.reviser, prepare=False)  # an unknown reviser fails now, before any work
+        LazyBackend(cfg.backend, cfg.reviser, server=cfg.server())  # an unknown reviser fails now, before any work
     run_dir = Path(cfg.runs_dir) / name / version
     state_file = run_dir / "state.json"
     if state_file.exists():
@@ -288,7 +306,7 @@ def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> Bu
     per_chunk = max(1, cfg.batch_size // cfg.samples)
     keys = {t.task_id: [sample_key(t, cfg.backend, p.ref.model_id, p.ref.revision, sampling, cfg.seed, i, 0)
                         for i in range(cfg.samples)] for t in tasks}
-    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing)
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing, server=cfg.server())
     resumed_samples = sum(k in store.samples for ks in keys.values() for k in ks)
     by_id = {t.task_id: t for t in tasks}
     for chunk in _chunks(tasks, per_chunk):
@@ -339,7 +357,11 @@ def _token_counter(spec: str):
     """Token counts in the model's own tokenizer, for the focal pairs' length filter."""
     from transformers import AutoTokenizer
 
-    ref = resolve(spec)
+    try:
+        ref = resolve(spec)
+    except UserError:
+        raise UserError(f"cannot measure focal pairs in {spec!r}'s tokenizer: pass --tokenizer with a local or "
+                        f"Hub model that shares it (a served model name is not a tokenizer)") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.path)
     except OSError as exc:
@@ -354,14 +376,15 @@ def _build_trajectories(cfg: BuildConfig, p: _Prepared, progress, t_start: float
 
     store, timing = p.store, p.timing
     sampling = cfg.sampling(p.domain)
-    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing)
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing, server=cfg.server())
     reviser = None
     if cfg.reviser and cfg.reviser != cfg.model:
-        reviser = LazyBackend(cfg.backend, cfg.reviser, batch_size=cfg.batch_size, timing=timing)
+        reviser = LazyBackend(cfg.backend, cfg.reviser, batch_size=cfg.batch_size, timing=timing,
+                              server=cfg.server())
     options = TrajectoryOptions(trajectories_per_task=cfg.trajectories_per_task, max_rounds=cfg.max_rounds,
                                 seed=cfg.seed, batch_size=cfg.batch_size, max_repeats=cfg.max_repeats)
     t0 = time.monotonic()
-    count_tokens = _token_counter(cfg.model)  # loaded first: a model without a tokenizer fails before any work
+    count_tokens = _token_counter(cfg.tokenizer or cfg.model)  # loaded first: a model without a tokenizer fails before any work
     timing["tokenizer_load_s"] = time.monotonic() - t0
     resumed_samples = len(store.samples)
     trajectories = run_trajectories(p.tasks, backend, p.executor, sampling, options, reviser=reviser, store=store,

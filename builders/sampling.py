@@ -46,5 +46,6 @@ def sample_tasks(backend: Backend, tasks: list[Task], n: int, sampling: Sampling
                 backend=backend.name, sampling=sampling.to_dict(), seed=seed, sample_index=index,
                 prompt_hash=content_hash(prompt_for(task)), template=f"{template}@{template_hash(template)}",
                 raw_output=raw, code=extract(raw) or "", extractor=extractor, iteration=iteration,
+                prefill=getattr(backend, "prefill_mode", "continued"),
             ))
     return samples

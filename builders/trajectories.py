@@ -208,7 +208,8 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                         model_revision=reviser.ref.revision, backend=reviser.name, sampling=sampling.to_dict(),
                         seed=options.seed, sample_index=state.index, prompt_hash=content_hash(prompt),
                         template=feedback_id(), raw_output=raw, code=extract(raw) or "", extractor=extractor,
-                        iteration=parent.iteration, round=round_, parent_id=parent.sample_id))
+                        iteration=parent.iteration, round=round_, parent_id=parent.sample_id,
+                        prefill=getattr(reviser, "prefill_mode", "continued")))
                 new = store.samples.append(s.to_dict() for s in fresh)
             samples = [Sample.from_dict(store.samples.get(k)) for k in chunk_keys]
             repeats = {s.sample_id: _repeat_of(state, s.code) for s, state in zip(samples, chunk)}

@@ -71,6 +71,8 @@ class Sample(_Record):
     iteration: int = 0
     round: int = 0  # debug trajectories: 0 is the first attempt, r >= 1 the r-th revision
     parent_id: str = ""  # the sample this one revises ("" for a first attempt)
+    prefill: str = "continued"  # "continued": the opened code fence was continued; "fenced": the model was
+    # asked for a fenced block instead (a server that does not continue an assistant turn)
 
 
 @dataclass

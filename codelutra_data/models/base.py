@@ -9,7 +9,7 @@ from codelutra_data.errors import UserError
 from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
-BACKENDS = ("transformers",)
+BACKENDS = ("transformers", "openai")
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,27 @@ class LazyBackend:
     """A backend that loads its model on the first generate call: a resumed build whose samples are all
     stored never loads it. Its name and model reference (which key every sample) are known up front."""
 
-    def __init__(self, name: str, model_spec: str, batch_size: int = 32, timing: dict | None = None):
+    def __init__(self, name: str, model_spec: str, batch_size: int = 32, timing: dict | None = None,
+                 server=None):
         if name not in BACKENDS:
             raise UserError(f"unknown backend {name!r}: available: {', '.join(BACKENDS)}")
         self.name = name
-        self.ref = resolve(model_spec, prepare=False)
+        self.server = server
+        if name == "openai":
+            if server is None or not server.base_url:
+                raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+            self.ref = ModelRef(spec=model_spec, path=server.base_url.rstrip("/"), model_id=model_spec,
+                                revision="served")
+        else:
+            self.ref = resolve(model_spec, prepare=False)
         self.model_spec = model_spec
         self.batch_size = batch_size
         self.timing = timing if timing is not None else {}
         self._backend: Backend | None = None
+
+    @property
+    def prefill_mode(self) -> str:
+        return getattr(self._backend, "prefill_mode", "continued")
 
     @property
     def loaded(self) -> bool:
@@ -60,15 +72,22 @@ class LazyBackend:
             import time
 
             t0 = time.monotonic()
-            self._backend = load_backend(self.name, self.model_spec, batch_size=self.batch_size)
+            self._backend = load_backend(self.name, self.model_spec, batch_size=self.batch_size, server=self.server)
             self.timing["model_load_s"] = self.timing.get("model_load_s", 0.0) + time.monotonic() - t0
         return self._backend.generate(prompts, n, sampling, seed)
 
 
-def load_backend(name: str, model_spec: str, batch_size: int = 32) -> Backend:
-    """Instantiate a backend by name for a model spec (bundled name, directory or Hub id)."""
+def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None) -> Backend:
+    """Instantiate a backend by name for a model spec (bundled name, directory or Hub id; for `openai`, the
+    name the server serves it under)."""
     if name not in BACKENDS:
         raise UserError(f"unknown backend {name!r}: available: {', '.join(BACKENDS)}")
+    if name == "openai":
+        from codelutra_data.models.openai_api import OpenAIBackend
+
+        if server is None:
+            raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        return OpenAIBackend(model_spec, server)
     ref = resolve(model_spec)
     from codelutra_data.models.hf import TransformersBackend
 
