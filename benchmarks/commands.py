@@ -32,6 +32,7 @@ def _ks(value: str | None) -> tuple[int, ...] | None:
 @click.option("--api-key-env", help="openai backend: environment variable holding the API key (never recorded). [OPENAI_API_KEY]")
 @click.option("--concurrency", type=int, help="openai backend: requests in flight. [8]")
 @click.option("--request-timeout", "request_timeout_s", type=float, help="openai backend: seconds per request before a retry. [120]")
+@click.option("--threads", type=int, help="CPU generation threads. [OMP_NUM_THREADS, else the cores this process may use]")
 @click.option("--samples", help="Grade an EvalPlus-format JSONL (task_id + solution or completion); no model.")
 @click.option("--predictions", help="Grade SQL predictions: Spider pred.txt (one query a line, suite order) or BIRD JSON.")
 @click.option("--n", type=int, help="Samples per task. [1]")

@@ -23,6 +23,7 @@ from codelutra_data.benchmarks import interop, store
 from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_at_k, status_histogram
 from codelutra_data.benchmarks.suites import Suite, file_digest, load_suite
 from codelutra_data.errors import UserError
+from codelutra_data.models.base import default_threads
 from codelutra_data.records import Execution, Task, content_hash
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -41,6 +42,7 @@ class EvalConfig:
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
     request_timeout_s: float = 120.0
+    threads: int | None = None  # CPU generation threads; default: OMP_NUM_THREADS, else the usable cores
     samples: str | None = None  # EvalPlus JSONL
     predictions: str | None = None  # Spider pred.txt or BIRD JSON
     n: int = 1
@@ -93,7 +95,7 @@ class EvalConfig:
     def hashed(self) -> dict:
         d = dataclasses.asdict(self)
         for key in ("store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
-                    "concurrency", "request_timeout_s"):
+                    "concurrency", "request_timeout_s", "threads"):
             d.pop(key)
         d["k"] = sorted(set(self.k))
         return d
@@ -168,7 +170,8 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple
     from codelutra_data.models.base import LazyBackend, SamplingParams
 
     timing: dict = {}
-    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing, server=cfg.server())
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
+                          server=cfg.server(), threads=cfg.threads)
     sampling = SamplingParams(cfg.temperature, cfg.top_p, cfg.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[suite.domain],
                               stop=("```",))
     codes: dict[str, list[str]] = {}
@@ -275,7 +278,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         "status_histogram": status_histogram(s for r in per_task for s in r["statuses"]),
         "references": {**reference_report, "override": bool(cfg.allow_failing_references
                                                              and ref_rate < cfg.min_reference_pass_rate)},
-        "sandbox": sandbox, "limits": sandbox_limits, "machine": machine(), "tool_version": __version__,
+        "sandbox": sandbox, "limits": sandbox_limits,
+        "machine": {**machine(), "threads": cfg.threads or default_threads()}, "tool_version": __version__,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "timing": {k: round(v, 2) for k, v in {**timing, "total_s": time.monotonic() - started}.items()},
         "per_task_file": str(out_dir / "per_task.jsonl"),

@@ -18,7 +18,7 @@ from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
 from codelutra_data.builders.sampling import sample_key, sample_tasks
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import BACKENDS, LazyBackend, SamplingParams
+from codelutra_data.models.base import BACKENDS, LazyBackend, SamplingParams, default_threads
 from codelutra_data.models.spec import resolve
 from codelutra_data.records import Execution, Sample, Task, content_hash
 from codelutra_data.sandboxes.compare import MODES
@@ -31,7 +31,7 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Options that do not change what is built, so a resumed run may differ in them.
 _NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name", "isolation",
-                    "base_url", "api_key_env", "concurrency", "request_timeout_s"}
+                    "base_url", "api_key_env", "concurrency", "request_timeout_s", "threads"}
 BUILD_MODES = ("pairs", "trajectories")
 # Options that only one mode reads: left out of the other mode's configuration (and its build id).
 _MODE_ONLY = {"pairs": {"samples", "pairs_per_task", "reference_fallback"},
@@ -57,6 +57,7 @@ class BuildConfig:
     concurrency: int = 8  # openai backend: requests in flight
     request_timeout_s: float = 120.0  # openai backend: per request, before a retry
     tokenizer: str | None = None  # model spec whose tokenizer measures focal pairs; default: --model
+    threads: int | None = None  # CPU generation threads; default: OMP_NUM_THREADS, else the usable cores
     temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int | None = None  # None: 128 for SQL, 384 for Python
@@ -114,6 +115,8 @@ class BuildConfig:
         check_time_limits(self.cpu_time_s, self.wall_time_s)
         if self.backend == "openai" and not self.base_url:
             raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if self.threads is not None and self.threads < 1:
+            raise UserError("--threads must be at least 1")
         if self.concurrency < 1 or self.request_timeout_s <= 0:
             raise UserError("--concurrency must be at least 1 and --request-timeout positive")
 
@@ -280,7 +283,7 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "tasks_dropped_failing_reference": sorted(p.failed_ids),
         "sandbox": sandbox_name,
         "timing": {k: round(v, 2) for k, v in timing.items()},
-        "cpu": cpu_name(),
+        "cpu": cpu_name(), "threads": cfg.threads or default_threads(),
     }
 
 
@@ -306,7 +309,8 @@ def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> Bu
     per_chunk = max(1, cfg.batch_size // cfg.samples)
     keys = {t.task_id: [sample_key(t, cfg.backend, p.ref.model_id, p.ref.revision, sampling, cfg.seed, i, 0)
                         for i in range(cfg.samples)] for t in tasks}
-    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing, server=cfg.server())
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
+                          server=cfg.server(), threads=cfg.threads)
     resumed_samples = sum(k in store.samples for ks in keys.values() for k in ks)
     by_id = {t.task_id: t for t in tasks}
     for chunk in _chunks(tasks, per_chunk):
@@ -376,11 +380,12 @@ def _build_trajectories(cfg: BuildConfig, p: _Prepared, progress, t_start: float
 
     store, timing = p.store, p.timing
     sampling = cfg.sampling(p.domain)
-    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing, server=cfg.server())
+    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
+                          server=cfg.server(), threads=cfg.threads)
     reviser = None
     if cfg.reviser and cfg.reviser != cfg.model:
         reviser = LazyBackend(cfg.backend, cfg.reviser, batch_size=cfg.batch_size, timing=timing,
-                              server=cfg.server())
+                              server=cfg.server(), threads=cfg.threads)
     options = TrajectoryOptions(trajectories_per_task=cfg.trajectories_per_task, max_rounds=cfg.max_rounds,
                                 seed=cfg.seed, batch_size=cfg.batch_size, max_repeats=cfg.max_repeats)
     t0 = time.monotonic()

@@ -26,6 +26,7 @@ from codelutra_data.config import load_yaml, merge
 @click.option("--api-key-env", help="openai backend: environment variable holding the API key (never recorded). [OPENAI_API_KEY]")
 @click.option("--concurrency", type=int, help="openai backend: requests in flight. [8]")
 @click.option("--request-timeout", "request_timeout_s", type=float, help="openai backend: seconds per request before a retry. [120]")
+@click.option("--threads", type=int, help="CPU generation threads. [OMP_NUM_THREADS, else the cores this process may use]")
 @click.option("--tokenizer", help="trajectories: model spec whose tokenizer measures focal pairs. [--model]")
 @click.option("--temperature", type=float, help="[0.8]")
 @click.option("--top-p", type=float, help="[0.95]")

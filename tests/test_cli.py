@@ -49,6 +49,8 @@ def test_tasks_show_reports_splits_and_empty_gold(tmp_path):
     (["build", "--config", "missing.yaml"], "config file not found"),
     (["build", "--cpu-time", "10", "--wall-time", "5"], "wall-clock limit (5 s) must be at least"),
     (["build", "--timeout", "0"], "CPU time limit must be positive"),
+    (["build", "--threads", "0"], "--threads must be at least 1"),
+    (["build", "--backend", "openai"], "--backend openai needs --base-url"),
     (["tasks", "show", "nope"], "unknown task source"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, args, message):

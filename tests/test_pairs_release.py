@@ -71,7 +71,7 @@ def test_release_loads_with_datasets_and_card_parses(tmp_path, task):
     cfg = BuildConfig()
     stats = {"tasks": 1, "samples": 2, "pairs": len(pairs), "pass_rate": 0.5,
              "status_histogram": {"passed": 1, "wrong_answer": 1}, "tasks_without_pairs": {"no_correct": 0},
-             "chosen_origin": {"sample": 1}, "cpu": "x86_64", "timing": {}, "sandbox": "sql-sqlite",
+             "chosen_origin": {"sample": 1}, "cpu": "x86_64", "threads": 2, "timing": {}, "sandbox": "sql-sqlite",
              "reference_pass_rate": 1.0, "tasks_dropped_failing_reference": []}
     ref = resolve("smollm2-135m", prepare=False)
     out = tmp_path / "releases" / "demo" / "0.1.0"
@@ -85,7 +85,7 @@ def test_release_loads_with_datasets_and_card_parses(tmp_path, task):
     assert {c["config_name"] for c in header["configs"]} == {"pairs", "samples"}
     for key in ("task_categories", "tags", "size_categories", "source_datasets"):
         assert header[key]
-    for needle in ("Contamination", "CC BY-SA 4.0", "cpu_time_s", "wall_time_s", "wrong_answer", "temperature"):
+    for needle in ("Contamination", "CC BY-SA 4.0", "cpu_time_s", "wall_time_s", "2 generation thread(s)", "wrong_answer", "temperature"):
         assert needle in text
     loaded = datasets.load_dataset(str(out))
     assert loaded["train"].num_rows == 1 and loaded["train"][0]["chosen_origin"] == "sample"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -10,6 +11,21 @@ from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
 BACKENDS = ("transformers", "openai")
+
+
+def default_threads() -> int:
+    """Threads for CPU generation: OMP_NUM_THREADS when set (e.g. processes sharing the cores), else the cores
+    this process may run on. Oversubscribed cores made generation about 5x slower here."""
+    try:
+        value = int(os.environ.get("OMP_NUM_THREADS", ""))
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -41,11 +57,12 @@ class LazyBackend:
     stored never loads it. Its name and model reference (which key every sample) are known up front."""
 
     def __init__(self, name: str, model_spec: str, batch_size: int = 32, timing: dict | None = None,
-                 server=None):
+                 server=None, threads: int | None = None):
         if name not in BACKENDS:
             raise UserError(f"unknown backend {name!r}: available: {', '.join(BACKENDS)}")
         self.name = name
         self.server = server
+        self.threads = threads
         if name == "openai":
             if server is None or not server.base_url:
                 raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
@@ -72,12 +89,13 @@ class LazyBackend:
             import time
 
             t0 = time.monotonic()
-            self._backend = load_backend(self.name, self.model_spec, batch_size=self.batch_size, server=self.server)
+            self._backend = load_backend(self.name, self.model_spec, batch_size=self.batch_size, server=self.server,
+                                         threads=self.threads)
             self.timing["model_load_s"] = self.timing.get("model_load_s", 0.0) + time.monotonic() - t0
         return self._backend.generate(prompts, n, sampling, seed)
 
 
-def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None) -> Backend:
+def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None, threads: int | None = None) -> Backend:
     """Instantiate a backend by name for a model spec (bundled name, directory or Hub id; for `openai`, the
     name the server serves it under)."""
     if name not in BACKENDS:
@@ -91,4 +109,4 @@ def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None) 
     ref = resolve(model_spec)
     from codelutra_data.models.hf import TransformersBackend
 
-    return TransformersBackend(ref, batch_size=batch_size)
+    return TransformersBackend(ref, batch_size=batch_size, threads=threads)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import SamplingParams
+from codelutra_data.models.base import SamplingParams, default_threads
 from codelutra_data.models.spec import ModelRef
 from codelutra_data.records import Message
 
@@ -13,17 +11,17 @@ from codelutra_data.records import Message
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, ref: ModelRef, batch_size: int = 32, device: str | None = None):
+    def __init__(self, ref: ModelRef, batch_size: int = 32, device: str | None = None, threads: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.ref = ref
         self.batch_size = max(1, batch_size)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-            # torch's default may leave cores idle; an explicit OMP_NUM_THREADS (e.g. two processes sharing
-            # the cores) is respected, since oversubscribed cores slow generation several times over.
-            torch.set_num_threads(max(1, os.cpu_count() or 1))
+        if self.device == "cpu":
+            # torch's default may leave cores idle, and more threads than free cores slow generation several
+            # times over: an explicit --threads, else OMP_NUM_THREADS, else the cores we may use.
+            torch.set_num_threads(threads or default_threads())
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(ref.path)
             dtype = torch.float32 if self.device == "cpu" else torch.bfloat16
