@@ -41,6 +41,9 @@ def doctor(source, split, limit, isolation, cpu_time_s, wall_time_s, workers, mi
         "limits": {"python": dataclasses.asdict(PythonLimits(cpu_time_s=cpu_time_s, wall_time_s=wall_time_s)),
                    "sql": dataclasses.asdict(SqlLimits(cpu_time_s=cpu_time_s, wall_time_s=wall_time_s))},
     }
+    from codelutra_data.models.base import backend_report
+
+    report["backends"] = backend_report()
     ok = status.available or isolation == "none"
     if not as_json:
         mark = "ok" if status.available else "NOT AVAILABLE"
@@ -49,6 +52,8 @@ def doctor(source, split, limit, isolation, cpu_time_s, wall_time_s, workers, mi
         click.echo(f"isolation: bubblewrap {mark} ({status.version or 'not found'}): {status.detail}")
         click.echo("limits:    python " + ", ".join(f"{k}={v}" for k, v in report["limits"]["python"].items()))
         click.echo("           sql " + ", ".join(f"{k}={v}" for k, v in report["limits"]["sql"].items()))
+        for row in report["backends"]:
+            click.echo(f"backend:   {row['name']} {'ok' if row['usable'] else 'NOT USABLE'}: {row['detail']}")
     if source and ok:
         report["references"] = _check(source, split, limit, isolation, cpu_time_s, wall_time_s, workers, as_json)
         ok = report["references"]["pass_rate"] >= min_pass_rate

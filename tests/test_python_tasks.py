@@ -156,6 +156,7 @@ def test_build_refuses_a_source_whose_references_fail(tmp_path):
 def test_doctor_reports_isolation_and_reference_failures(tmp_path):
     proc = cli(["doctor"], tmp_path)
     assert proc.returncode == 0 and "bubblewrap ok" in proc.stdout and "cpu_time_s=5.0" in proc.stdout
+    assert "backend:   transformers ok: torch 2.13.0" in proc.stdout and "backend:   openai ok" in proc.stdout
     path = write_jsonl(tmp_path / "two.jsonl", [
         {"task_id": "good", "prompt": "p", "tests": ["assert f() == 1"], "reference": "def f():\n    return 1\n"},
         {"task_id": "bad", "prompt": "p", "tests": ["assert f() == 1"], "reference": "def f():\n    return 0\n"}])

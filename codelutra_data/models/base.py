@@ -41,6 +41,25 @@ class SamplingParams:
         return d
 
 
+def backend_report() -> list[dict]:
+    """Each backend with whether it can run on this machine, and why not: what `doctor` prints."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    rows = []
+    try:
+        import torch
+
+        device = f"CUDA ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
+        rows.append({"name": "transformers", "usable": True,
+                     "detail": f"torch {torch.__version__}, transformers {version('transformers')}, on {device}, "
+                               f"{default_threads()} CPU thread(s)"})
+    except (ImportError, PackageNotFoundError) as exc:
+        rows.append({"name": "transformers", "usable": False, "detail": f"not installed ({exc})"})
+    rows.append({"name": "openai", "usable": True,
+                 "detail": "any OpenAI-compatible server: give --base-url and the key's variable (--api-key-env)"})
+    return rows
+
+
 class Backend(Protocol):
     name: str
     ref: ModelRef
