@@ -10,7 +10,7 @@ from codelutra_data.errors import UserError
 from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
-BACKENDS = ("transformers", "openai")
+BACKENDS = ("transformers", "ctranslate2", "openai")
 
 
 def default_threads() -> int:
@@ -55,6 +55,13 @@ def backend_report() -> list[dict]:
                                f"{default_threads()} CPU thread(s)"})
     except (ImportError, PackageNotFoundError) as exc:
         rows.append({"name": "transformers", "usable": False, "detail": f"not installed ({exc})"})
+    try:
+        rows.append({"name": "ctranslate2", "usable": True,
+                     "detail": f"ctranslate2 {version('ctranslate2')}, CPU float32: greedy output identical to "
+                               f"transformers; sampling is not reproducible from the seed"})
+    except PackageNotFoundError:
+        rows.append({"name": "ctranslate2", "usable": False,
+                     "detail": "not installed: pip install 'codelutra-data[ct2]'"})
     rows.append({"name": "openai", "usable": True,
                  "detail": "any OpenAI-compatible server: give --base-url and the key's variable (--api-key-env)"})
     return rows
@@ -126,6 +133,10 @@ def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None, 
             raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         return OpenAIBackend(model_spec, server)
     ref = resolve(model_spec)
+    if name == "ctranslate2":
+        from codelutra_data.models.ct2 import CTranslate2Backend
+
+        return CTranslate2Backend(ref, batch_size=batch_size, threads=threads)
     from codelutra_data.models.hf import TransformersBackend
 
     return TransformersBackend(ref, batch_size=batch_size, threads=threads)

@@ -59,7 +59,7 @@ class TransformersBackend:
                 generated = self.model.generate(**enc, **kwargs)
             new = generated[:, enc["input_ids"].shape[1]:]
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-            decoded = [_cut(text, sampling.stop) for text in decoded]
+            decoded = [cut_at_stop(text, sampling.stop) for text in decoded]
             out.extend(decoded[i * n:(i + 1) * n] for i in range(len(chunk)))
         return out
 
@@ -69,7 +69,7 @@ class TransformersBackend:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def _cut(text: str, stops: tuple[str, ...]) -> str:
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
     """Keep text up to and including the earliest stop string (generation may run a few tokens past it)."""
     ends = [text.find(s) + len(s) for s in stops if s in text]
     return text[: min(ends)] if ends else text

@@ -1,0 +1,115 @@
+"""The `ctranslate2` backend: CTranslate2's CPU generator on a float32 conversion of the model.
+
+Float32 keeps greedy output token-identical to `transformers` (tested), so verdicts and pairs do not change
+with the engine; `num_hypotheses` gives n samples per prompt in one pass and each sequence stops on its own.
+Sampling is NOT reproducible from the seed (the generator's worker threads keep their own random state):
+a resumed build is still exact for what was recorded, but a chunk redone after a kill differs.
+Any model `transformers` loads converts (the bundled one, a trained directory, a Hub id); the conversion is
+done once and cached under the cache folder, keyed by the model's identity and files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from codelutra_data.errors import UserError
+from codelutra_data.models.base import SamplingParams, default_threads
+from codelutra_data.models.hf import cut_at_stop
+from codelutra_data.models.spec import ModelRef
+from codelutra_data.paths import cache_dir
+from codelutra_data.records import Message, content_hash
+
+
+def conversion_key(ref: ModelRef) -> str:
+    """The model's identity, and for a local directory its files (a retrained model gets a new conversion)."""
+    path = Path(ref.path)
+    files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.iterdir() if p.is_file()) \
+        if path.is_dir() else []
+    return content_hash(ref.model_id, ref.revision, str(path.resolve()) if path.is_dir() else ref.path, files)
+
+
+def converted(ref: ModelRef) -> Path:
+    """The float32 CTranslate2 folder for a model, converting it once (to a temporary folder, then renamed)."""
+    from filelock import FileLock
+
+    root = cache_dir() / "ctranslate2"
+    target = root / conversion_key(ref)
+    if (target / "model.bin").exists():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{target.name}.lock")):
+        if (target / "model.bin").exists():
+            return target
+        from ctranslate2.converters import TransformersConverter
+
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}-"))
+        try:
+            TransformersConverter(ref.path).convert(str(tmp / "model"), quantization="float32", force=True)
+            (tmp / "model").rename(target)
+        except Exception as exc:  # noqa: BLE001 - the converter raises many kinds; one line for the user
+            raise UserError(f"cannot convert {ref.spec!r} for CTranslate2: {str(exc).splitlines()[0]}") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+class CTranslate2Backend:
+    name = "ctranslate2"
+
+    def __init__(self, ref: ModelRef, batch_size: int = 32, threads: int | None = None):
+        try:
+            import ctranslate2
+        except ImportError:
+            raise UserError("the ctranslate2 backend needs ctranslate2: pip install 'codelutra-data[ct2]'") from None
+        from transformers import AutoTokenizer
+
+        self.ref = ref
+        self.batch_size = max(1, batch_size)
+        self.threads = threads or default_threads()
+        self.tokenizer = AutoTokenizer.from_pretrained(ref.path)
+        self.generator = ctranslate2.Generator(str(converted(ref)), device="cpu", compute_type="float32",
+                                               intra_threads=self.threads, inter_threads=1)
+        ends = {self.tokenizer.eos_token, "<|im_end|>"}
+        self.end_tokens = sorted(t for t in ends if t and self.tokenizer.convert_tokens_to_ids(t) is not None)
+
+    @lru_cache(maxsize=8)
+    def _stop_tokens(self, stops: tuple[str, ...]) -> tuple[str, ...]:
+        """Vocabulary entries whose text contains a stop string: each sequence ends when it emits one, and
+        the text is then cut exactly at the stop string, as the transformers backend does."""
+        if not stops:
+            return ()
+        vocab = self.tokenizer.get_vocab()
+        return tuple(sorted(tok for tok, i in vocab.items()
+                            if any(s in self.tokenizer.decode([i]) for s in stops)))
+
+    def _render(self, messages: list[Message]) -> list[str]:
+        if messages and messages[-1]["role"] == "assistant":
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
+        else:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer.convert_ids_to_tokens(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
+                 seed: int) -> list[list[str]]:
+        import ctranslate2
+
+        greedy = sampling.temperature <= 0
+        options = dict(max_length=sampling.max_new_tokens, include_prompt_in_result=False, return_end_token=True,
+                       end_token=self.end_tokens + list(self._stop_tokens(tuple(sampling.stop))),
+                       max_batch_size=max(1, self.batch_size // max(1, n)))
+        if greedy:
+            options.update(sampling_topk=1)
+        else:
+            options.update(sampling_topk=0, sampling_topp=sampling.top_p, sampling_temperature=sampling.temperature,
+                           num_hypotheses=n)
+        ctranslate2.set_random_seed(seed)
+        results = self.generator.generate_batch([self._render(p) for p in prompts], **options)
+        out = []
+        for result in results:
+            texts = [cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), sampling.stop)
+                     for ids in result.sequences_ids]
+            out.append(texts * n if greedy else texts)
+        return out

@@ -1,0 +1,42 @@
+"""The ctranslate2 backend against the transformers backend on the bundled model: greedy output must be
+token-identical (float32), stops cut the same way, n samples come back, conversions are cached per model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from codelutra_data.builders.sampling import prompt_for
+from codelutra_data.builders.tasks import load_tasks
+from codelutra_data.models.base import SamplingParams, load_backend
+from codelutra_data.models.spec import resolve
+
+pytestmark = pytest.mark.slow
+
+
+def test_greedy_output_is_identical_to_transformers_and_conversions_are_cached(tmp_path, monkeypatch):
+    bundled = Path(resolve("smollm2-135m").path)  # prepared in the real cache; linked into the test's cache
+    monkeypatch.setenv("CODELUTRA_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "models").mkdir(parents=True)
+    os.symlink(bundled, tmp_path / "cache" / "models" / "smollm2-135m")
+    prompts = [prompt_for(t) for t in load_tasks("spider-dev", "train", 3) + load_tasks("mbpp", "train", 3)]
+    greedy = SamplingParams(0.0, 1.0, 40, stop=("```",))
+    expected = load_backend("transformers", "smollm2-135m", batch_size=6).generate(prompts, 1, greedy, 0)
+    ct2 = load_backend("ctranslate2", "smollm2-135m", batch_size=6)
+    assert ct2.generate(prompts, 1, greedy, 0) == expected
+    assert any(x[0].endswith("```") for x in expected) or all(len(x[0]) > 40 for x in expected)
+    sampled = ct2.generate(prompts[:2], 3, SamplingParams(0.8, 0.95, 16, stop=("```",)), 1)
+    assert [len(x) for x in sampled] == [3, 3] and len(set(sampled[0])) > 1
+    conversions = list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin"))
+    assert len(conversions) == 1
+    load_backend("ctranslate2", "smollm2-135m")  # the same model: the conversion is reused
+    assert list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin")) == conversions
+    trained = tmp_path / "my-model"  # a model directory (as `train` writes) gets its own conversion
+    trained.mkdir()
+    for f in bundled.iterdir():
+        os.symlink(f, trained / f.name)
+    other = load_backend("ctranslate2", str(trained), batch_size=6)
+    assert len(list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin"))) == 2
+    assert other.generate(prompts[:2], 1, greedy, 0) == expected[:2]
