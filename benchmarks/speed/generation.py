@@ -3,9 +3,9 @@
     python -m codelutra_data.benchmarks.speed.generation                  # 32 Spider chat prompts, 128 new tokens
     python -m codelutra_data.benchmarks.speed.generation --prompts 16 --max-new-tokens 64 --rounds 2
 
-Backends measured: `transformers` on the bundled model (the default path), and llama.cpp's server (the
-`xllamacpp` wheel, when installed) serving the bundled Q4_1 GGUF through our `openai` backend, with as many
-parallel slots as prompts in flight. Output tokens are counted with the same tokenizer for both; runs
+Backends measured: `transformers` on the bundled model (the default path), `ctranslate2` (float32, when
+installed), and llama.cpp's server (the `xllamacpp` wheel, when installed) serving the bundled Q4_1 GGUF
+through our `openai` backend, with as many parallel slots as prompts in flight. Output tokens are counted with the same tokenizer for both; runs
 alternate so a busy machine slows both alike. Printed: tokens/s per backend and the ratio to transformers.
 """
 
@@ -47,6 +47,9 @@ def main() -> None:
 
     runners = {"transformers": lambda: load_backend("transformers", "smollm2-135m", batch_size=args.prompts,
                                                     threads=threads)}
+    if importlib.util.find_spec("ctranslate2") is not None:
+        runners["ctranslate2 (float32)"] = lambda: load_backend("ctranslate2", "smollm2-135m", batch_size=args.prompts,
+                                                                threads=threads)
     server = None
     if importlib.util.find_spec("xllamacpp") is not None:
         from codelutra_data.models.openai_api import ServerOptions
