@@ -114,7 +114,8 @@ def test_batched_prompts_n_samples_stop_prefill_and_seeds(server, key_env):
     assert not any(t.startswith("```") for x in out for t in x)  # the opened fence was continued, not repeated
     assert not any("```" in t for x in out for t in x)  # cut at the stop string
     assert b.prefill_mode == "continued"
-    assert b.generate(PROMPTS[:2], 1, GREEDY, seed=1) == b.generate(PROMPTS[:2], 1, GREEDY, seed=1)
+    one_at_a_time = backend(server, key_env, concurrency=1)  # batch composition changes llama.cpp's numerics
+    assert one_at_a_time.generate(PROMPTS[:2], 1, GREEDY, seed=1) == one_at_a_time.generate(PROMPTS[:2], 1, GREEDY, seed=1)
 
 
 def test_5xx_is_retried_with_backoff_then_succeeds(proxy, key_env):
