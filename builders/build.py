@@ -269,7 +269,8 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
                      ref_rate, failed_ids, timing)
 
 
-def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: int, t_start: float) -> dict:
+def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: int, t_start: float,
+                  threads: int | None) -> dict:
     statuses = Counter(r["status"] for r in rows)
     timing = p.timing
     timing["total_s"] = time.monotonic() - t_start
@@ -283,7 +284,7 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "tasks_dropped_failing_reference": sorted(p.failed_ids),
         "sandbox": sandbox_name,
         "timing": {k: round(v, 2) for k, v in timing.items()},
-        "cpu": cpu_name(), "threads": cfg.threads or default_threads(),
+        "cpu": cpu_name(), "threads": threads or default_threads(),
     }
 
 
@@ -344,7 +345,7 @@ def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> Bu
         pairs.extend(task_pairs)
         if reason:
             reasons[reason] += 1
-    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start)
+    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start, cfg.threads)
     stats.update({
         "pairs": len(pairs),
         "tasks_without_pairs": {r: reasons.get(r, 0) for r in REASONS},
@@ -412,7 +413,7 @@ def _build_trajectories(cfg: BuildConfig, p: _Prepared, progress, t_start: float
             "source": t.source, "domain": t.domain, "split": t.split, "solved_round": t.solved_round,
             "model": t.model, "reviser": t.reviser, "build_id": t.build_id}
            for t in trajectories if t.solved]
-    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start)
+    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start, cfg.threads)
     stats.update(trajectory_stats(trajectories, cfg.max_rounds))
     filters = {k: reasons[k] for k in ("no_error_lines", "comments_or_blank_only", "too_many_error_lines",
                                        "too_long", "same_structure", "cosmetic_only")}

@@ -23,9 +23,10 @@ def test_pair_builder_on_real_samples(tmp_path):
 
     cfg = BuildConfig(limit=3, samples=4, max_new_tokens=48, batch_size=12, reference_fallback=True,
                       name="real", version="0.1.0", runs_dir=str(tmp_path / "runs"),
-                      releases_dir=str(tmp_path / "releases"))
+                      releases_dir=str(tmp_path / "releases"), threads=1)
     result = run_build(cfg)
     stats = result.stats
+    assert stats["threads"] == 1 and "1 generation thread(s)" in (result.release_dir / "README.md").read_text()
     assert stats["tasks"] == 3 and stats["samples"] == 12
     assert sum(stats["status_histogram"].values()) == 12
     assert stats["pairs"] >= 1  # every task either has a pair or a counted reason
