@@ -167,9 +167,10 @@ def _candidates(cfg: EvalConfig, suite: Suite) -> dict[str, list[str]] | None:
 def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple[dict[str, list[str]], dict]:
     from codelutra_data.builders.build import DEFAULT_MAX_NEW_TOKENS
     from codelutra_data.builders.sampling import sample_tasks
-    from codelutra_data.models.base import LazyBackend, SamplingParams
+    from codelutra_data.models.base import LazyBackend, SamplingParams, generation_stats
 
     timing: dict = {}
+    started = time.monotonic()
     backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
                           server=cfg.server(), threads=cfg.threads)
     sampling = SamplingParams(cfg.temperature, cfg.top_p, cfg.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[suite.domain],
@@ -186,7 +187,9 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple
         done += len(part)
         if progress:
             progress("generate", done, len(tasks))
-    return codes, {"sampling": sampling.to_dict(), "raw": raw, "model_load_s": timing.get("model_load_s", 0.0)}
+    load_s = timing.get("model_load_s", 0.0)
+    return codes, {"sampling": sampling.to_dict(), "raw": raw, "model_load_s": load_s,
+                   "engine": generation_stats([backend], [], time.monotonic() - started - load_s)}
 
 
 def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references_only: bool = False) -> EvalResult:
@@ -274,6 +277,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
     results = {
         "config_hash": config_hash, "config": dataclasses.asdict(cfg), "suite": suite.describe(), "n": n_min,
         "source": source, "model": info, "sampling": generation.get("sampling"),
+        "generation": generation.get("engine"),
         "metrics": metrics, "headline": suite.metric_name(ks[0]),
         "status_histogram": status_histogram(s for r in per_task for s in r["statuses"]),
         "references": {**reference_report, "override": bool(cfg.allow_failing_references

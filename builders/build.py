@@ -18,7 +18,7 @@ from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
 from codelutra_data.builders.sampling import sample_key, sample_tasks
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import BACKENDS, LazyBackend, SamplingParams, default_threads
+from codelutra_data.models.base import BACKENDS, LazyBackend, SamplingParams, default_threads, generation_stats
 from codelutra_data.models.spec import resolve
 from codelutra_data.records import Execution, Sample, Task, content_hash
 from codelutra_data.sandboxes.compare import MODES
@@ -270,7 +270,7 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
 
 
 def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: int, t_start: float,
-                  threads: int | None) -> dict:
+                  threads: int | None, backends: list) -> dict:
     statuses = Counter(r["status"] for r in rows)
     timing = p.timing
     timing["total_s"] = time.monotonic() - t_start
@@ -285,6 +285,7 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "sandbox": sandbox_name,
         "timing": {k: round(v, 2) for k, v in timing.items()},
         "cpu": cpu_name(), "threads": threads or default_threads(),
+        "generation": generation_stats(backends, rows, timing["generation_s"]),
     }
 
 
@@ -345,7 +346,7 @@ def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> Bu
         pairs.extend(task_pairs)
         if reason:
             reasons[reason] += 1
-    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start, cfg.threads)
+    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start, cfg.threads, [backend])
     stats.update({
         "pairs": len(pairs),
         "tasks_without_pairs": {r: reasons.get(r, 0) for r in REASONS},
@@ -413,7 +414,8 @@ def _build_trajectories(cfg: BuildConfig, p: _Prepared, progress, t_start: float
             "source": t.source, "domain": t.domain, "split": t.split, "solved_round": t.solved_round,
             "model": t.model, "reviser": t.reviser, "build_id": t.build_id}
            for t in trajectories if t.solved]
-    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start, cfg.threads)
+    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start, cfg.threads,
+                          [backend] + ([reviser] if reviser else []))
     stats.update(trajectory_stats(trajectories, cfg.max_rounds))
     filters = {k: reasons[k] for k in ("no_error_lines", "comments_or_blank_only", "too_many_error_lines",
                                        "too_long", "same_structure", "cosmetic_only")}

@@ -21,7 +21,7 @@ from codelutra_data.config import load_yaml, merge
 @click.option("--pairs-per-task", type=int, help="Pairs per task (K). [2]")
 @click.option("--seed", type=int, help="Seed for sampling and pairing. [0]")
 @click.option("--model", help="Bundled name (smollm2-135m), a local directory, or a Hub id. [smollm2-135m]")
-@click.option("--backend", help="Model backend: transformers, or openai (any OpenAI-compatible server). [transformers]")
+@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), or openai (any OpenAI-compatible server). [transformers]")
 @click.option("--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", help="openai backend: environment variable holding the API key (never recorded). [OPENAI_API_KEY]")
 @click.option("--concurrency", type=int, help="openai backend: requests in flight. [8]")

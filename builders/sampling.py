@@ -38,7 +38,7 @@ def sample_tasks(backend: Backend, tasks: list[Task], n: int, sampling: Sampling
         extractor, extract = EXTRACTORS[task.domain]
         template = task.metadata.get("template", "")
         for index, completion in enumerate(completions):
-            raw = prefix + completion
+            raw = prefix + completion.text
             samples.append(Sample(
                 sample_id=sample_key(task, backend.name, backend.ref.model_id, backend.ref.revision, sampling,
                                      seed, index, iteration),
@@ -46,6 +46,7 @@ def sample_tasks(backend: Backend, tasks: list[Task], n: int, sampling: Sampling
                 backend=backend.name, sampling=sampling.to_dict(), seed=seed, sample_index=index,
                 prompt_hash=content_hash(prompt_for(task)), template=f"{template}@{template_hash(template)}",
                 raw_output=raw, code=extract(raw) or "", extractor=extractor, iteration=iteration,
-                prefill=getattr(backend, "prefill_mode", "continued"),
+                prefill=completion.prefill, backend_version=backend.version, tokens=completion.tokens,
+                finish_reason=completion.finish_reason,
             ))
     return samples

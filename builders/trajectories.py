@@ -201,7 +201,7 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                 timing["generation_s"] += time.monotonic() - t0
                 fresh = []
                 for state, prompt, parent, key, completions in zip(chunk, prompts, parents, chunk_keys, outputs):
-                    raw = PREFILLS[state.task.domain] + completions[0]
+                    raw = PREFILLS[state.task.domain] + completions[0].text
                     extractor, extract = EXTRACTORS[state.task.domain]
                     fresh.append(Sample(
                         sample_id=key, task_id=state.task.task_id, model=reviser.ref.model_id,
@@ -209,7 +209,8 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                         seed=options.seed, sample_index=state.index, prompt_hash=content_hash(prompt),
                         template=feedback_id(), raw_output=raw, code=extract(raw) or "", extractor=extractor,
                         iteration=parent.iteration, round=round_, parent_id=parent.sample_id,
-                        prefill=getattr(reviser, "prefill_mode", "continued")))
+                        prefill=completions[0].prefill, backend_version=reviser.version,
+                        tokens=completions[0].tokens, finish_reason=completions[0].finish_reason))
                 new = store.samples.append(s.to_dict() for s in fresh)
             samples = [Sample.from_dict(store.samples.get(k)) for k in chunk_keys]
             repeats = {s.sample_id: _repeat_of(state, s.code) for s, state in zip(samples, chunk)}

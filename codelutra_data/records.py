@@ -73,6 +73,9 @@ class Sample(_Record):
     parent_id: str = ""  # the sample this one revises ("" for a first attempt)
     prefill: str = "continued"  # "continued": the opened code fence was continued; "fenced": the model was
     # asked for a fenced block instead (a server that does not continue an assistant turn)
+    backend_version: str = ""  # the engine that generated it, e.g. "ctranslate2 4.8.5 (float32)"
+    tokens: int = -1  # tokens generated, end token included (-1: not reported, e.g. a server's n > 1 answer)
+    finish_reason: str = ""  # "stop" (end token or stop string) or "length" (the token budget ran out)
 
 
 @dataclass

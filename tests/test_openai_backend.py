@@ -110,10 +110,10 @@ def backend(url: str, env: str, **kw) -> OpenAIBackend:
 def test_batched_prompts_n_samples_stop_prefill_and_seeds(server, key_env):
     b = backend(server, key_env, concurrency=3)
     out = b.generate(PROMPTS, 2, SHORT, seed=7)
-    assert [len(x) for x in out] == [2, 2, 2] and all(isinstance(t, str) for x in out for t in x)
-    assert not any(t.startswith("```") for x in out for t in x)  # the opened fence was continued, not repeated
-    assert not any("```" in t for x in out for t in x)  # cut at the stop string
-    assert b.prefill_mode == "continued"
+    assert [len(x) for x in out] == [2, 2, 2] and all(isinstance(c.text, str) for x in out for c in x)
+    assert not any(c.text.startswith("```") for x in out for c in x)  # the opened fence was continued, not repeated
+    assert not any("```" in c.text for x in out for c in x)  # cut at the stop string
+    assert b.prefill_mode == "continued" and {c.prefill for x in out for c in x} == {"continued"}
     one_at_a_time = backend(server, key_env, concurrency=1)  # batch composition changes llama.cpp's numerics
     assert one_at_a_time.generate(PROMPTS[:2], 1, GREEDY, seed=1) == one_at_a_time.generate(PROMPTS[:2], 1, GREEDY, seed=1)
 
@@ -165,7 +165,7 @@ def test_a_server_that_refuses_a_prefilled_turn_gets_a_request_for_a_fenced_bloc
     proxy.plan = ["refuse-prefill"]
     b = backend(proxy.url, key_env)
     out = b.generate(PROMPTS[:1], 1, GREEDY, seed=0)
-    assert b.prefill_mode == "fenced" and len(out[0]) == 1
+    assert b.prefill_mode == "fenced" and len(out[0]) == 1 and out[0][0].prefill == "fenced"
     last = proxy.posts[-1]
     assert last["messages"][-1]["role"] == "user" and "fenced code block" in last["messages"][-1]["content"]
     assert "stop" not in last  # the answer opens with a fence: a ``` stop would end it at once

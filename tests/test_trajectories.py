@@ -15,7 +15,7 @@ from codelutra_data.builders.execute import ExecOptions, Executor
 from codelutra_data.builders.tasks.python_sources import python_jsonl_task
 from codelutra_data.builders.trajectories import (TrajectoryOptions, run_trajectories, sft_messages,
                                                   trajectory_stats)
-from codelutra_data.models.base import SamplingParams
+from codelutra_data.models.base import Completion, SamplingParams
 from codelutra_data.models.spec import ModelRef
 from codelutra_data.store import RunStore
 
@@ -35,6 +35,7 @@ class ReplayBackend:
     """Answers each prompt with the scripted program for its task and attempt; records every call."""
 
     name = "replay"
+    version = "replay 1"
     ref = ModelRef("replay", "", "replay-model", "test")
 
     def __init__(self):
@@ -46,7 +47,7 @@ class ReplayBackend:
             task_id = prompt[1]["content"].split(":", 1)[0]
             attempt = sum(m["role"] == "assistant" for m in prompt) - 1 + prompt[-2]["content"].count("repeated")
             tasks.append(task_id)
-            out.append([SCRIPTS[task_id][attempt] + "\n```"] * n)
+            out.append([Completion(SCRIPTS[task_id][attempt] + "\n```", 8, "stop")] * n)
         self.calls.append(tasks)
         return out
 

@@ -25,7 +25,7 @@ def _timed(backend, prompts, sampling, seed, count) -> tuple[float, int]:
     t0 = time.perf_counter()
     outputs = backend.generate(prompts, 1, sampling, seed)
     seconds = time.perf_counter() - t0
-    return seconds, sum(count(o[0]) for o in outputs)
+    return seconds, sum(count(c.text) for o in outputs for c in o)
 
 
 def main() -> None:

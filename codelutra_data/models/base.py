@@ -10,7 +10,7 @@ from codelutra_data.errors import UserError
 from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
-BACKENDS = ("transformers", "ctranslate2", "openai")
+BACKENDS = ("transformers", "ctranslate2", "llamacpp", "openai")
 
 
 def default_threads() -> int:
@@ -62,17 +62,40 @@ def backend_report() -> list[dict]:
     except PackageNotFoundError:
         rows.append({"name": "ctranslate2", "usable": False,
                      "detail": "not installed: pip install 'codelutra-data[ct2]'"})
+    try:
+        rows.append({"name": "llamacpp", "usable": True,
+                     "detail": f"xllamacpp {version('xllamacpp')}: GGUF files on CPU through llama.cpp's server "
+                               f"(quantized weights: not exact)"})
+    except PackageNotFoundError:
+        rows.append({"name": "llamacpp", "usable": False,
+                     "detail": "not installed: pip install 'codelutra-data[llamacpp]'"})
     rows.append({"name": "openai", "usable": True,
                  "detail": "any OpenAI-compatible server: give --base-url and the key's variable (--api-key-env)"})
     return rows
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One generated continuation, as every backend reports it. `tokens` counts what the engine generated for
+    this sequence, its end token included (-1 where a server reports only a total for several choices);
+    `finish_reason` is "stop" (end token or stop string) or "length" (the token budget ran out); `prefill` is
+    "continued" when the prompt's opened assistant turn was continued, "fenced" when a server that cannot
+    continue one was asked for a fenced block instead."""
+
+    text: str
+    tokens: int
+    finish_reason: str
+    prefill: str = "continued"
+
+
 class Backend(Protocol):
     name: str
     ref: ModelRef
+    version: str  # the engine and its version, recorded in every sample (e.g. "ctranslate2 4.8.5")
+    seeded: bool  # whether a call repeated with the same seed returns the same samples (greedy always does)
 
     def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
-                 seed: int) -> list[list[str]]:
+                 seed: int) -> list[list[Completion]]:
         """For each chat prompt, `n` completions (the assistant's text only, chat end token removed). A prompt
         ending in an assistant message is continued (prefill); completions are cut after any `stop` string."""
         ...
@@ -94,23 +117,37 @@ class LazyBackend:
                 raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
             self.ref = ModelRef(spec=model_spec, path=server.base_url.rstrip("/"), model_id=model_spec,
                                 revision="served")
+        elif name == "llamacpp":
+            from codelutra_data.models.llamacpp import gguf_ref
+
+            self.ref = gguf_ref(model_spec)
         else:
             self.ref = resolve(model_spec, prepare=False)
         self.model_spec = model_spec
         self.batch_size = batch_size
         self.timing = timing if timing is not None else {}
+        self.generated = {"completions": 0, "tokens": 0, "tokens_unreported": 0, "finished_by_length": 0}
         self._backend: Backend | None = None
 
     @property
-    def prefill_mode(self) -> str:
-        return getattr(self._backend, "prefill_mode", "continued")
+    def seeded(self) -> bool:
+        from importlib import import_module
+
+        if self._backend is not None:
+            return self._backend.seeded
+        module, cls = _CLASSES[self.name]
+        return getattr(import_module(module), cls).seeded
+
+    @property
+    def version(self) -> str:
+        return self._backend.version if self._backend is not None else ""
 
     @property
     def loaded(self) -> bool:
         return self._backend is not None
 
     def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
-                 seed: int) -> list[list[str]]:
+                 seed: int) -> list[list[Completion]]:
         if self._backend is None:
             import time
 
@@ -118,7 +155,42 @@ class LazyBackend:
             self._backend = load_backend(self.name, self.model_spec, batch_size=self.batch_size, server=self.server,
                                          threads=self.threads)
             self.timing["model_load_s"] = self.timing.get("model_load_s", 0.0) + time.monotonic() - t0
-        return self._backend.generate(prompts, n, sampling, seed)
+        out = self._backend.generate(prompts, n, sampling, seed)
+        for c in (c for row in out for c in row):
+            self.generated["completions"] += 1
+            self.generated["tokens" if c.tokens >= 0 else "tokens_unreported"] += max(c.tokens, 1)
+            self.generated["finished_by_length"] += c.finish_reason == "length"
+        return out
+
+
+_CLASSES = {"transformers": ("codelutra_data.models.hf", "TransformersBackend"),
+            "ctranslate2": ("codelutra_data.models.ct2", "CTranslate2Backend"),
+            "llamacpp": ("codelutra_data.models.llamacpp", "LlamaCppBackend"),
+            "openai": ("codelutra_data.models.openai_api", "OpenAIBackend")}
+
+
+EXACTNESS = {
+    "transformers": "the reference engine (float32 on CPU, bfloat16 on GPU)",
+    "ctranslate2": "float32: greedy output token-identical to transformers (tested)",
+    "llamacpp": "quantized GGUF weights: not exact, output differs from the float32 engines",
+    "openai": "whatever the server runs (its weights, precision and batching are not checked here)",
+}
+
+
+def generation_stats(backends: list, rows: list[dict], generation_s: float) -> dict:
+    """What the build's stats and card say about generation: the engine, whether its sampling repeats under
+    the seed, and the tokens/s of this run (none when every sample was resumed from the store)."""
+    made = {k: sum(b.generated[k] for b in backends) for k in backends[0].generated}
+    engines = sorted({b.version for b in backends if b.loaded} | {r.get("backend_version", "") for r in rows} - {""})
+    return {
+        "engine": ", ".join(engines) or backends[0].name,
+        "exactness": EXACTNESS.get(backends[0].name, ""),
+        "seeded_sampling": all(b.seeded for b in backends),
+        "completions_generated": made["completions"],
+        "tokens_generated": made["tokens"],
+        "tokens_per_s": round(made["tokens"] / generation_s, 1) if made["tokens"] and generation_s > 0 else None,
+        "finished_by_length": made["finished_by_length"],
+    }
 
 
 def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None, threads: int | None = None) -> Backend:
@@ -132,6 +204,10 @@ def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None, 
         if server is None:
             raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         return OpenAIBackend(model_spec, server)
+    if name == "llamacpp":
+        from codelutra_data.models.llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend(model_spec, batch_size=batch_size, threads=threads)
     ref = resolve(model_spec)
     if name == "ctranslate2":
         from codelutra_data.models.ct2 import CTranslate2Backend

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import SamplingParams, default_threads
+from codelutra_data.models.base import Completion, SamplingParams, default_threads
 from codelutra_data.models.hf import cut_at_stop
 from codelutra_data.models.spec import ModelRef
 from codelutra_data.paths import cache_dir
@@ -58,6 +58,7 @@ def converted(ref: ModelRef) -> Path:
 
 class CTranslate2Backend:
     name = "ctranslate2"
+    seeded = False  # its worker thread keeps one random stream per process
 
     def __init__(self, ref: ModelRef, batch_size: int = 32, threads: int | None = None):
         try:
@@ -67,6 +68,7 @@ class CTranslate2Backend:
         from transformers import AutoTokenizer
 
         self.ref = ref
+        self.version = f"ctranslate2 {ctranslate2.__version__} (float32)"
         self.batch_size = max(1, batch_size)
         self.threads = threads or default_threads()
         self.tokenizer = AutoTokenizer.from_pretrained(ref.path)
@@ -93,7 +95,7 @@ class CTranslate2Backend:
         return self.tokenizer.convert_ids_to_tokens(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
-                 seed: int) -> list[list[str]]:
+                 seed: int) -> list[list[Completion]]:
         import ctranslate2
 
         greedy = sampling.temperature <= 0
@@ -107,9 +109,11 @@ class CTranslate2Backend:
                            num_hypotheses=n)
         ctranslate2.set_random_seed(seed)
         results = self.generator.generate_batch([self._render(p) for p in prompts], **options)
+        end_ids = set(self.tokenizer.convert_tokens_to_ids(options["end_token"]))
         out = []
         for result in results:
-            texts = [cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), sampling.stop)
-                     for ids in result.sequences_ids]
-            out.append(texts * n if greedy else texts)
+            done = [Completion(cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), sampling.stop),
+                               len(ids), "stop" if ids and ids[-1] in end_ids else "length")
+                    for ids in result.sequences_ids]
+            out.append(done * n if greedy else done)
         return out

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import SamplingParams, default_threads
+from codelutra_data.models.base import Completion, SamplingParams, default_threads
 from codelutra_data.models.spec import ModelRef
 from codelutra_data.records import Message
 
 
 class TransformersBackend:
     name = "transformers"
+    seeded = True
 
     def __init__(self, ref: ModelRef, batch_size: int = 32, device: str | None = None, threads: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        import transformers
+
         self.ref = ref
+        self.version = f"transformers {transformers.__version__} (torch {torch.__version__})"
         self.batch_size = max(1, batch_size)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
@@ -38,11 +42,11 @@ class TransformersBackend:
         self.stop_ids = sorted(i for i in stops if i is not None)
 
     def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
-                 seed: int) -> list[list[str]]:
+                 seed: int) -> list[list[Completion]]:
         import torch
 
         per_call = max(1, self.batch_size // max(1, n))
-        out: list[list[str]] = []
+        out: list[list[Completion]] = []
         for start in range(0, len(prompts), per_call):
             chunk = prompts[start:start + per_call]
             texts = [self._render(p) for p in chunk]
@@ -59,9 +63,21 @@ class TransformersBackend:
                 generated = self.model.generate(**enc, **kwargs)
             new = generated[:, enc["input_ids"].shape[1]:]
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-            decoded = [cut_at_stop(text, sampling.stop) for text in decoded]
-            out.extend(decoded[i * n:(i + 1) * n] for i in range(len(chunk)))
+            done = [self._completion(row.tolist(), text, sampling) for row, text in zip(new, decoded)]
+            out.extend(done[i * n:(i + 1) * n] for i in range(len(chunk)))
         return out
+
+    def _completion(self, ids: list[int], text: str, sampling: SamplingParams) -> Completion:
+        """A finished row is padded after its end: an end token counts as generated, the padding does not. A row
+        stopped by a stop string is padded right after it (pad may be the end token's id, so look at the text)."""
+        cut = cut_at_stop(text, sampling.stop)
+        ends = set(self.stop_ids) | {self.tokenizer.pad_token_id}
+        first_end = next((i for i, t in enumerate(ids) if t in ends), -1)
+        if cut != text or any(s in text for s in sampling.stop):
+            return Completion(cut, first_end if first_end >= 0 else len(ids), "stop")
+        if first_end >= 0:
+            return Completion(cut, first_end + 1, "stop")
+        return Completion(cut, len(ids), "length")
 
     def _render(self, messages: list[Message]) -> str:
         if messages and messages[-1]["role"] == "assistant":

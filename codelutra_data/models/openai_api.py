@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import SamplingParams
+from codelutra_data.models.base import Completion, SamplingParams
 from codelutra_data.models.spec import ModelRef
 from codelutra_data.records import Message
 
@@ -38,6 +38,7 @@ class ServerOptions:
     timeout_s: float = 120.0
     retries: int = 4
     backoff_s: float = 1.0
+    single_choice: bool = False  # one completion per request: exact token counts per sample, n spread over slots
 
 
 class ServerError(UserError):
@@ -62,6 +63,7 @@ def _cut_fenced(content: str) -> str:
 
 class OpenAIBackend:
     name = "openai"
+    seeded = False  # up to the server: batching changes numerics
 
     def __init__(self, model: str, options: ServerOptions):
         if not options.base_url.startswith(("http://", "https://")):
@@ -71,6 +73,7 @@ class OpenAIBackend:
         self._key = os.environ.get(options.api_key_env) or ""
         self.prefill_mode = "continued"  # becomes "fenced" for good once a server refuses a prefilled turn
         self.requests = 0
+        self.version = "openai-compatible server"  # the server's build fingerprint is added once it answers
 
     # ---------------------------------------------------------------------------------------- HTTP
     def _post(self, body: dict) -> dict:
@@ -145,20 +148,27 @@ class OpenAIBackend:
                 break
         return chat
 
-    def _texts(self, answer: dict, prefill: str, fenced: bool) -> list[str]:
+    def _completions(self, answer: dict, prefill: str, fenced: bool) -> list[Completion]:
+        """Servers report tokens only as a total per request: exact for one choice, unknown (-1) for several."""
+        if answer.get("system_fingerprint"):
+            self.version = f"openai-compatible server ({answer['system_fingerprint']})"
         choices = sorted(answer.get("choices") or [], key=lambda c: c.get("index", 0))
+        total = (answer.get("usage") or {}).get("completion_tokens")
+        tokens = int(total) if len(choices) == 1 and isinstance(total, (int, float)) else -1
         out = []
         for choice in choices:
             content = (choice.get("message") or {}).get("content") or ""
-            out.append(_cut_fenced(content) if fenced else _continue_text(prefill, content))
+            text = _cut_fenced(content) if fenced else _continue_text(prefill, content)
+            reason = "length" if choice.get("finish_reason") == "length" else "stop"
+            out.append(Completion(text, tokens, reason, "fenced" if fenced else "continued"))
         return out
 
-    def _complete(self, messages: list[Message], n: int, sampling: SamplingParams, seed: int) -> list[str]:
+    def _complete(self, messages: list[Message], n: int, sampling: SamplingParams, seed: int) -> list[Completion]:
         prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
-        texts: list[str] = []
+        texts: list[Completion] = []
         request = 0
         while len(texts) < n:  # a server that ignores `n` answers once: ask again with the next seed
-            want = n - len(texts)
+            want = 1 if self.options.single_choice else n - len(texts)
             fenced = self.prefill_mode == "fenced" and bool(prefill)
             try:
                 answer = self._post(self._body(messages, want, sampling, seed + request, fenced))
@@ -167,7 +177,7 @@ class OpenAIBackend:
                     self.prefill_mode = "fenced"  # this server does not continue an assistant turn
                     continue
                 raise
-            got = self._texts(answer, prefill, fenced)
+            got = self._completions(answer, prefill, fenced)
             if not got:
                 raise ServerError(f"the server at {self.ref.path} answered without choices")
             texts.extend(got[:want])
@@ -175,10 +185,14 @@ class OpenAIBackend:
         return texts
 
     def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
-                 seed: int) -> list[list[str]]:
+                 seed: int) -> list[list[Completion]]:
         """n completions per prompt, requests in parallel up to `concurrency`; each prompt gets its own seed
         (derived from the chunk's), so a rerun asks the server exactly the same questions."""
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
+            if self.options.single_choice:  # sample j of prompt i asked on its own, with the seed it would get anyway
+                futures = [[pool.submit(self._complete, p, 1, sampling, (seed + 1000 * i + j) % 2**31)
+                            for j in range(n)] for i, p in enumerate(prompts)]
+                return [[f.result()[0] for f in row] for row in futures]
             futures = [pool.submit(self._complete, p, n, sampling, (seed + 1000 * i) % 2**31)
                        for i, p in enumerate(prompts)]
             return [f.result() for f in futures]
