@@ -27,7 +27,7 @@ def _ks(value: str | None) -> tuple[int, ...] | None:
 @click.option("--split", help="Split to grade; 'all' for every task. [the source's test split, else all]")
 @click.option("--limit", type=int, help="Grade only the first N tasks of the split. [0 = all]")
 @click.option("--model", help="Model to sample: bundled name, local directory (e.g. a trained model) or Hub id.")
-@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), or openai (any OpenAI-compatible server). [transformers]")
+@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), or openai (any OpenAI-compatible server). [auto: ctranslate2 on CPU when installed, else transformers]")
 @click.option("--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", help="openai backend: environment variable holding the API key (never recorded). [OPENAI_API_KEY]")
 @click.option("--concurrency", type=int, help="openai backend: requests in flight. [8]")

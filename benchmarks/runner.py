@@ -37,7 +37,7 @@ class EvalConfig:
     split: str | None = None  # None: the source's test split when it has one, else all tasks
     limit: int = 0
     model: str | None = None
-    backend: str = "transformers"
+    backend: str = "auto"  # auto: ctranslate2 on CPU where installed, else transformers (resolved and recorded)
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
@@ -199,6 +199,10 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
     started = time.monotonic()
     if not check_references_only:
         cfg.validate()
+    if cfg.model:
+        from codelutra_data.models.base import resolve_backend
+
+        cfg = dataclasses.replace(cfg, backend=resolve_backend(cfg.backend))
     suite = _select_suite(cfg)
     candidates = None if check_references_only else _candidates(cfg, suite)
     info = model_info(cfg.model, cfg.backend, cfg.server()) if cfg.model else {}

@@ -18,7 +18,8 @@ from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
 from codelutra_data.builders.sampling import sample_key, sample_tasks
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import BACKENDS, LazyBackend, SamplingParams, default_threads, generation_stats
+from codelutra_data.models.base import (BACKENDS, LazyBackend, SamplingParams, default_threads, generation_stats,
+                                         resolve_backend)
 from codelutra_data.models.spec import resolve
 from codelutra_data.records import Execution, Sample, Task, content_hash
 from codelutra_data.sandboxes.compare import MODES
@@ -46,12 +47,12 @@ class BuildConfig:
     tasks: str = "spider-dev"
     mode: str = "pairs"  # pairs (CodeLutra) | trajectories (CodeFlow / IterPref)
     split: str = "auto"
-    limit: int = 24
+    limit: int = 30
     samples: int = 8
     pairs_per_task: int = 2
     seed: int = 0
     model: str = "smollm2-135m"
-    backend: str = "transformers"
+    backend: str = "auto"  # auto: ctranslate2 on CPU where installed, else transformers (resolved and recorded)
     base_url: str | None = None  # openai backend: the server, e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # openai backend: the variable holding the key (never recorded)
     concurrency: int = 8  # openai backend: requests in flight
@@ -104,8 +105,8 @@ class BuildConfig:
             raise UserError("--min-reference-pass-rate must be between 0 and 1")
         if self.compare_mode not in MODES:
             raise UserError(f"unknown comparison mode {self.compare_mode!r}: use one of {', '.join(MODES)}")
-        if self.backend not in BACKENDS:
-            raise UserError(f"unknown backend {self.backend!r}: available: {', '.join(BACKENDS)}")
+        if self.backend != "auto" and self.backend not in BACKENDS:
+            raise UserError(f"unknown backend {self.backend!r}: available: auto, {', '.join(BACKENDS)}")
         if self.version is not None and not _SEMVER.match(self.version):
             raise UserError(f"version {self.version!r} is not semver (MAJOR.MINOR.PATCH)")
         if self.name is not None and not _NAME.match(self.name):
@@ -293,6 +294,7 @@ def run_build(cfg: BuildConfig, progress=None, on_start=None) -> BuildResult:
     """Run (or resume) a build and write its release. `progress` is an optional callback (see commands):
     called with (tasks, samples, statuses) per chunk in pairs mode, with a RoundProgress in trajectories mode."""
     t_start = time.monotonic()
+    cfg = dataclasses.replace(cfg, backend=resolve_backend(cfg.backend))
     p = _prepare(cfg, on_start)
     try:
         if cfg.mode == "trajectories":

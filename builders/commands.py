@@ -16,12 +16,12 @@ from codelutra_data.config import load_yaml, merge
 @click.option("--tasks", help="Task source: a name (spider-dev, mbpp, humaneval), a Spider/BIRD folder, or a .jsonl file (SQL, Python or DS-1000 format). [spider-dev]")
 @click.option("--mode", type=click.Choice(["pairs", "trajectories"]), help="pairs: CodeLutra pass/fail pairs from independent samples; trajectories: CodeFlow debug trajectories and IterPref focal pairs. [pairs]")
 @click.option("--split", help="Split to use: train, test, validation, all, or auto (train if the source has one, else all). [auto]")
-@click.option("--limit", type=int, help="Use the first N tasks; 0 = all. [24]")
+@click.option("--limit", type=int, help="Use the first N tasks; 0 = all. [30]")
 @click.option("--samples", type=int, help="Samples per task (M). [8]")
 @click.option("--pairs-per-task", type=int, help="Pairs per task (K). [2]")
 @click.option("--seed", type=int, help="Seed for sampling and pairing. [0]")
 @click.option("--model", help="Bundled name (smollm2-135m), a local directory, or a Hub id. [smollm2-135m]")
-@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), or openai (any OpenAI-compatible server). [transformers]")
+@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), or openai (any OpenAI-compatible server). [auto: ctranslate2 on CPU when installed, else transformers]")
 @click.option("--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", help="openai backend: environment variable holding the API key (never recorded). [OPENAI_API_KEY]")
 @click.option("--concurrency", type=int, help="openai backend: requests in flight. [8]")
@@ -95,6 +95,31 @@ def build(config_file, as_json, **options) -> None:
     t = stats["timing"]
     console.print(f"time: {t['total_s']:.1f} s total = model load {t['model_load_s']:.1f} + generation "
                   f"{t['generation_s']:.1f} + execution {t['execution_s']:.1f} + bookkeeping {t['bookkeeping_s']:.1f}")
+    g = stats.get("generation") or {}
+    if g.get("tokens_per_s"):
+        console.print(f"generation: {g['engine']}, {g['tokens_per_s']:.1f} tokens/s on {stats['threads']} thread(s) "
+                      f"({g['completions_generated']} completions, {g['finished_by_length']} stopped by the token budget)")
+    for line in next_steps(cfg, stats):
+        console.print(line)
+
+
+def next_steps(cfg, stats: dict) -> list[str]:
+    """After a small build, say what a real one takes: every task, and the time it would need at this speed."""
+    if not cfg.limit:
+        return []
+    try:
+        from codelutra_data.builders.tasks import load_tasks
+
+        available = len(load_tasks(cfg.tasks, cfg.split, None))
+    except Exception:  # noqa: BLE001 - only advice; the build itself is done
+        return []
+    if available <= stats["tasks"]:
+        return []
+    per_task = stats["timing"]["total_s"] / max(1, stats["tasks"])
+    hours = per_task * available / 3600
+    return [f"this was {stats['tasks']} of {available} tasks; for a real dataset: codelutra-data build --tasks {cfg.tasks} "
+            f"--limit 0 --name <name> --version 1.0.0 (about {hours:.1f} h here at this speed; on a GPU add "
+            f"--model <org/model> and use the GPU backend)"]
 
 
 def _with_task_progress(console, quiet: bool, run):

@@ -64,7 +64,7 @@ class CTranslate2Backend:
         try:
             import ctranslate2
         except ImportError:
-            raise UserError("the ctranslate2 backend needs ctranslate2: pip install 'codelutra-data[ct2]'") from None
+            raise UserError("the ctranslate2 backend needs ctranslate2: pip install ctranslate2 (a dependency of codelutra-data: reinstall it)") from None
         from transformers import AutoTokenizer
 
         self.ref = ref
