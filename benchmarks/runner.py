@@ -43,6 +43,7 @@ class EvalConfig:
     concurrency: int = 8
     request_timeout_s: float = 120.0
     threads: int | None = None  # CPU generation threads; default: OMP_NUM_THREADS, else the usable cores
+    tensor_parallel_size: int = 1  # vllm backend: GPUs per model
     samples: str | None = None  # EvalPlus JSONL
     predictions: str | None = None  # Spider pred.txt or BIRD JSON
     n: int = 1
@@ -95,7 +96,7 @@ class EvalConfig:
     def hashed(self) -> dict:
         d = dataclasses.asdict(self)
         for key in ("store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
-                    "concurrency", "request_timeout_s", "threads"):
+                    "concurrency", "request_timeout_s", "threads", "tensor_parallel_size"):
             d.pop(key)
         d["k"] = sorted(set(self.k))
         return d
@@ -172,7 +173,8 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple
     timing: dict = {}
     started = time.monotonic()
     backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
-                          server=cfg.server(), threads=cfg.threads)
+                          server=cfg.server(), threads=cfg.threads,
+                          tensor_parallel_size=cfg.tensor_parallel_size)
     sampling = SamplingParams(cfg.temperature, cfg.top_p, cfg.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[suite.domain],
                               stop=("```",))
     codes: dict[str, list[str]] = {}

