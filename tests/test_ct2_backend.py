@@ -11,6 +11,7 @@ import pytest
 from codelutra_data.builders.sampling import prompt_for
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.models.base import SamplingParams, load_backend
+from codelutra_data.models.ct2 import shared_prefix
 from codelutra_data.models.spec import resolve
 
 pytestmark = pytest.mark.slow
@@ -26,6 +27,10 @@ def test_greedy_output_is_identical_to_transformers_and_conversions_are_cached(t
     expected = load_backend("transformers", "smollm2-135m", batch_size=6).generate(prompts, 1, greedy, 0)
     ct2 = load_backend("ctranslate2", "smollm2-135m", batch_size=6)
     assert ct2.generate(prompts, 1, greedy, 0) == expected
+    # Three questions on one database: system prompt and schema run once, as the shared static prompt.
+    assert shared_prefix([ct2._render(p) for p in prompts[:3]]) > 200
+    assert ct2.generate(prompts[:3], 1, greedy, 0) == expected[:3]
+    assert ct2.generate(prompts[:1], 1, greedy, 0) == expected[:1]
     assert any(x[0].text.endswith("```") for x in expected) or all(len(x[0].text) > 40 for x in expected)
     sampled = ct2.generate(prompts[:2], 3, SamplingParams(0.8, 0.95, 16, stop=("```",)), 1)
     assert [len(x) for x in sampled] == [3, 3] and len({c.text for c in sampled[0]}) > 1
