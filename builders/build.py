@@ -158,6 +158,11 @@ def _versions(folder: Path) -> list[tuple[int, int, int]]:
     return sorted(tuple(int(x) for x in p.name.split(".")) for p in folder.iterdir() if _SEMVER.match(p.name))
 
 
+def local_versions(cfg: BuildConfig, name: str) -> list[tuple[int, int, int]]:
+    """Versions of this name already taken here, by a release or by a run."""
+    return sorted(set(_versions(Path(cfg.releases_dir) / name)) | set(_versions(Path(cfg.runs_dir) / name)))
+
+
 def choose_version(cfg: BuildConfig, name: str) -> str:
     """The given version; else, with --resume, the newest unfinished run; else the next free patch version."""
     if cfg.version:
@@ -169,7 +174,7 @@ def choose_version(cfg: BuildConfig, name: str) -> str:
             if not (Path(cfg.releases_dir) / name / version).exists():
                 return version
         raise UserError(f"nothing to resume: no unfinished run of {name!r} under {runs}")
-    taken = set(_versions(Path(cfg.releases_dir) / name)) | set(_versions(runs))
+    taken = local_versions(cfg, name)
     if not taken:
         return "0.1.0"
     major, minor, patch = max(taken)

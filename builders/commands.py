@@ -56,8 +56,12 @@ from codelutra_data.config import load_yaml, merge
 @click.option("--runs-dir", help="Where run stores live. [runs]")
 @click.option("--releases-dir", help="Where releases are written. [releases]")
 @click.option("--resume", is_flag=True, default=None, help="Continue an interrupted build of the same config.")
+@click.option("--push-to-hub", "push_to_hub", metavar="NAMESPACE/NAME",
+              help="After the build, push the release to this Hub dataset repo (one commit + tag v<version>). "
+                   "Without --version, the version follows the newest of the Hub's tags and the local releases.")
+@click.option("--private", is_flag=True, help="With --push-to-hub: create the repo private if it does not exist.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def build(config_file, as_json, **options) -> None:
+def build(config_file, as_json, push_to_hub, private, **options) -> None:
     """Sample, execute and pair (or debug): build a versioned preference dataset."""
     from rich.console import Console
 
@@ -66,16 +70,97 @@ def build(config_file, as_json, **options) -> None:
     cfg = merge(BuildConfig, load_yaml(config_file) if config_file else {}, options)
     console = Console(stderr=True)
     quiet = as_json or not console.is_terminal
+    if push_to_hub:
+        cfg = _prepare_push(cfg, push_to_hub, console, quiet)
     if cfg.mode == "trajectories":
         result = _with_round_progress(console, quiet, lambda progress, start: run_build(cfg, progress, start),
                                       cfg.trajectories_per_task)
     else:
         result = _with_task_progress(console, quiet, lambda progress, start: run_build(cfg, progress, start))
     stats = result.stats
+    pushed = _push_built(result.release_dir, push_to_hub, private, console, quiet) if push_to_hub else None
     if as_json:
-        click.echo(json.dumps({"release": str(result.release_dir), **stats}, indent=1))
+        click.echo(json.dumps({"release": str(result.release_dir), **stats,
+                               **({"pushed": pushed} if pushed else {})}, indent=1))
         return
     print_summary(console, cfg, stats, result.release_dir)
+    if pushed:
+        console.print(f"pushed: {pushed['url']} at tag {pushed['tag']} (commit {pushed['commit'][:12]})", markup=False)
+
+
+def _prepare_push(cfg, repo_id: str, console, quiet: bool):
+    """Before a long build: the token may write, and the version is chosen against the Hub's tags."""
+    import dataclasses
+
+    from codelutra_data.builders import publish
+    from codelutra_data.builders.build import default_name, local_versions
+
+    cfg.validate()
+    user = publish.check_can_push()
+    if cfg.version or cfg.resume:
+        return cfg
+    name = cfg.name or default_name(cfg)
+    version = publish.propose_version(repo_id, local_versions(cfg, name))
+    if not quiet:
+        console.print(f"pushing to {repo_id} as {user}: building version {version}", markup=False)
+    return dataclasses.replace(cfg, version=version)
+
+
+def _push_built(release_dir, repo_id: str, private: bool, console, quiet: bool) -> dict:
+    from codelutra_data.builders import publish
+    from codelutra_data.errors import UserError
+
+    _quiet_hub_progress(quiet)
+    try:
+        result = publish.push(release_dir, repo_id, private=private,
+                              log=(lambda m: None) if quiet else (lambda m: console.print(m, markup=False)))
+    except UserError as exc:
+        raise UserError(f"{exc} (the release is written at {release_dir}; push it with: codelutra-data push "
+                        f"{release_dir} --repo {repo_id} --resume)") from None
+    return {"repo": result.repo_id, "tag": result.tag, "commit": result.commit, "url": result.url}
+
+
+def _quiet_hub_progress(quiet: bool) -> None:
+    """huggingface_hub's upload bars help in a terminal; in logs and under --json they are noise."""
+    if quiet:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+
+
+@click.command()
+@click.argument("release", type=click.Path())
+@click.option("--repo", "repo_id", required=True, metavar="NAMESPACE/NAME", help="The Hub dataset repo.")
+@click.option("--private", is_flag=True, help="Create the repo private if it does not exist.")
+@click.option("--dry-run", is_flag=True, help="Print the operations; send nothing (no token needed).")
+@click.option("--resume", is_flag=True, help="After a failed push: tag the release's commit if it was made.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def push(release, repo_id, private, dry_run, resume, as_json) -> None:
+    """Publish a release on the Hugging Face Hub: one commit with every file, then tag v<version>."""
+    from rich.console import Console
+
+    from codelutra_data.builders import publish
+
+    console = Console(stderr=True)
+    if dry_run:
+        release_obj = publish.read_release(release)
+        lines = publish.plan_lines(release_obj, repo_id)
+        if as_json:
+            click.echo(json.dumps({"dry_run": True, "repo": repo_id, "tag": release_obj.tag,
+                                   "commit_message": release_obj.commit_title, "operations": lines}, indent=1))
+        else:
+            for line in lines:
+                click.echo(line)
+        return
+    _quiet_hub_progress(as_json or not console.is_terminal)
+    result = publish.push(release, repo_id, private=private, resume=resume,
+                          log=(lambda m: None) if as_json else (lambda m: console.print(m, markup=False)))
+    if as_json:
+        click.echo(json.dumps({"repo": result.repo_id, "tag": result.tag, "commit": result.commit, "url": result.url,
+                               "created_repo": result.created_repo, "resumed": result.resumed,
+                               "uploaded": result.uploaded, "deleted": result.deleted}, indent=1))
+    else:
+        click.echo(f"{result.url} at tag {result.tag} (commit {result.commit})")
 
 
 def print_summary(console, cfg, stats: dict, release_dir) -> None:
