@@ -19,6 +19,7 @@ LAZY_COMMANDS = {
     "build": ("codelutra_data.builders.commands:build", "Sample, execute and pair: build a versioned dataset."),
     "push": ("codelutra_data.builders.commands:push", "Publish a release on the Hugging Face Hub: one commit, one tag."),
     "tasks": ("codelutra_data.builders.commands:tasks", "List and inspect task sources (counts, splits, licences)."),
+    "refine": ("codelutra_data.trainers.commands:refine", "The CodeLutra loop: build, train, eval, repeated; keeps the best on validation."),
     "train": ("codelutra_data.trainers.commands:train", "Train on a release with TRL: codelutra, focal (IterPref), dpo, sft."),
     "doctor": ("codelutra_data.builders.doctor:doctor", "Check sandbox isolation and limits; run a source's references."),
     "eval": ("codelutra_data.benchmarks.commands:eval_command", "Grade a model, samples or predictions on a suite; record the result."),

