@@ -32,7 +32,7 @@ def test_tasks_show_reports_splits_and_empty_gold(tmp_path):
     proc = run(["tasks", "show", "spider-dev", "--json"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
-    assert info["tasks"] == 1034 and set(info["splits"]) == {"train", "test"}
+    assert info["tasks"] == 1034 and set(info["splits"]) == {"train", "validation", "test"}
     assert info["empty_gold_by_db"]["wta_1"] > 0 and info["empty_gold_by_db"]["flight_2"] > 0
     text = run(["tasks", "show", "spider-dev"], tmp_path).stdout
     assert "wta_1" in text and "empty-gold" in text

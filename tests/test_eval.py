@@ -130,7 +130,7 @@ def test_failing_references_refuse_a_result_unless_overridden(tmp_path):
     (["--suite", "spider-dev", "--predictions", "{short}"], "has 2 lines but the suite has 352 tasks"),
     (["--suite", "humaneval", "--samples", "{unknown}"], "unknown task id 'HumanEval/999'"),
     (["--suite", "{empty}", "--model", "smollm2-135m"], "no tasks in file"),
-    (["--suite", "spider-dev", "--split", "validation", "--model", "smollm2-135m"], "no tasks in split 'validation'"),
+    (["--suite", "humaneval", "--split", "validation", "--model", "smollm2-135m"], "no tasks in split 'validation'"),
     (["--suite", "humaneval", "--model", "no/such-model-dir/"], "unknown model"),
     (["--suite", "humaneval", "--model", "./missing-model"], "unknown model"),
     (["--suite", "humaneval", "--model", "smollm2-135m", "--k", "1,5"], "pass@5 needs --n 5"),

@@ -64,8 +64,9 @@ def test_suite_hash_names_the_tasks_and_databases_not_the_paths(tmp_path):
     humaneval = load_suite("humaneval")
     assert humaneval.split == "test" and humaneval.metric_name(10) == "pass@10" and len(humaneval.tasks) == 164
     assert len(load_suite("mbpp").tasks) == 257
+    assert len(load_suite("spider-dev", "validation").tasks) == 158
     with pytest.raises(UserError, match="no tasks in split 'validation'"):
-        load_suite("spider-dev", "validation")
+        load_suite("humaneval", "validation")
 
 
 def test_evalplus_samples_read_solutions_and_completions(tmp_path):
