@@ -55,8 +55,8 @@ def _state(out: Path) -> dict:
         return {}
 
 
-def _run_until(args, cwd, condition, deadline_s=900) -> None:
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def _run_until(args, cwd, condition, env, deadline_s=900) -> None:
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                             start_new_session=True)
     deadline = time.monotonic() + deadline_s
     while not condition():
@@ -69,30 +69,44 @@ def _run_until(args, cwd, condition, deadline_s=900) -> None:
 
 @pytest.mark.slow
 def test_two_iterations_killed_in_training_and_in_eval_then_resumed(tmp_path):
+    from hub_standin import HubStandin
+
+    hub = HubStandin(tmp_path / "hub", tokens={"hf_refineTOKEN": ("alice", "write")}).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub.url, HF_TOKEN="hf_refineTOKEN", HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf"))
+    try:
+        _two_iterations(tmp_path, hub, env)
+    finally:
+        hub.stop()
+
+
+def _two_iterations(tmp_path, hub, env) -> None:
     out = tmp_path / "refine"
     store = tmp_path / "results" / "results.duckdb"
     args = [sys.executable, "-m", "codelutra_data.cli", "refine", "--tasks", "spider-dev", "--iterations", "2",
             "--patience", "2", "--limit", "4", "--samples", "2", "--reference-fallback", "--max-new-tokens", "32",
             "--max-steps", "1", "--train-batch-size", "2", "--max-length", "384", "--eval-limit", "4",
-            "--threads", "1", "--out", str(out), "--store", str(store), "--name", "loop"]
+            "--threads", "1", "--out", str(out), "--store", str(store), "--name", "loop",
+            "--push-to-hub", "alice/loop"]
     models = out / "models"
     # 1. killed while training iteration 1 (the trainer's partial output exists, the model does not yet)
-    _run_until(args, tmp_path, lambda: any(models.glob(".loop-it1.partial-*")))
+    _run_until(args, tmp_path, lambda: any(models.glob(".loop-it1.partial-*")), env)
     assert not (models / "loop-it1").exists()
     samples = out / "runs" / "loop" / "0.1.0" / "samples.jsonl"
     built = samples.read_text()
     assert "train" not in _state(out)["iterations"][1]
-    refused = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    refused = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert refused.returncode == 2 and "--resume" in refused.stderr.splitlines()[-1]
     # 2. resumed, then killed while evaluating iteration 1
     def evaluating() -> bool:
         its = _state(out).get("iterations", [])
         return len(its) > 1 and "train" in its[1] and "eval" not in its[1]
-    _run_until(args + ["--resume"], tmp_path, evaluating)
+    _run_until(args + ["--resume"], tmp_path, evaluating, env)
     assert not list(models.glob(".loop-it1.partial-*")) and (models / "loop-it1" / "train_report.json").is_file()
     assert samples.read_text() == built  # the build was not redone
     # 3. resumed to the end
-    done = subprocess.run(args + ["--resume", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(args + ["--resume", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=1800,
+                          env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     state = json.loads(done.stdout)
     assert [it["iteration"] for it in state["iterations"]] == [0, 1, 2]
@@ -105,6 +119,10 @@ def test_two_iterations_killed_in_training_and_in_eval_then_resumed(tmp_path):
         assert json.loads((models / f"loop-it{t}" / "train_report.json").read_text())["data"]["version"] == f"0.{t}.0"
         assert set(it["eval"]) == {"validation", "test"} and it["train"]["steps"] == 1
     assert state["iterations"][2]["model_sampled"] == str(models / "loop-it1")  # iteration 2 samples iteration 1
+    # each iteration's release is a version on the Hub, pushed once (the resumed runs did not push again)
+    tags = hub.refs("alice/loop")["tags"]
+    assert set(tags) == {"v0.1.0", "v0.2.0"} and len(hub.commits("alice/loop")) == 3
+    assert [state["iterations"][t]["pushed"]["tag"] for t in (1, 2)] == ["v0.1.0", "v0.2.0"]
     # no validation or test task in any built dataset
     train_ids = {t.task_id for t in load_tasks("spider-dev", "train")}
     for release in (out / "releases" / "loop").iterdir():

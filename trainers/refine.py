@@ -2,7 +2,7 @@
 and failures become a release, it trains on them, and the new model is evaluated on validation and test.
 
 The model kept is the best on validation (test is reported, never used to choose), and the loop stops when
-validation has not improved for `patience` iterations. Every stage is a step of its own, recorded in
+validation has not improved for `patience` iterations. Every stage runs in a process of its own and is recorded in
 `<out>/refine.json` when it ends, so `kill -9` at any point and `--resume` redo at most the stage that was
 running: a build resumes its run store, a training restarts from scratch (models appear by an atomic rename,
 never half-written), an evaluation runs again.
@@ -104,6 +104,60 @@ def decide(scores: list[float], patience: int) -> tuple[int, bool]:
     return best, len(scores) - 1 - best >= patience
 
 
+def _die_with_parent() -> None:
+    """In a stage's process: die when the loop's process dies (kill -9 included), never run on orphaned."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _stage_log(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+def _build_stage(options: dict) -> dict:
+    from codelutra_data.builders.build import BuildConfig, run_build
+
+    return run_build(BuildConfig(**options)).stats
+
+
+def _train_stage(options: dict) -> dict:
+    from codelutra_data.trainers.config import TrainConfig
+    from codelutra_data.trainers.train import run_train
+
+    return run_train(TrainConfig(**options), log=_stage_log).report
+
+
+def _eval_stage(options: dict) -> dict:
+    from codelutra_data.benchmarks.runner import EvalConfig, run_eval
+
+    results = run_eval(EvalConfig(**options)).results
+    return {k: results[k] for k in ("metrics", "headline", "suite", "config_hash")}
+
+
+def in_own_process(stage: str, fn, options: dict):
+    """Run one stage in a fresh process. Each stage loads its own model (vLLM keeps most of a GPU's memory
+    for its whole process; a training holds two models): separate processes hand all of it back between
+    stages, so the loop's memory does not grow with its iterations."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_die_with_parent) as pool:
+        try:
+            return pool.submit(fn, options).result()
+        except BrokenProcessPool:
+            raise UserError(f"the {stage} stage's process died (killed, or out of memory?): rerun with "
+                            "--resume to redo that stage") from None
+
+
 class _State:
     """`<out>/refine.json`: the config and every finished stage, replaced atomically after each stage."""
 
@@ -149,6 +203,10 @@ def run_refine(cfg: RefineConfig, log: Callable[[str], None] = print) -> RefineR
 
     cfg.validate()
     _check_splits(cfg)
+    if cfg.push_to_hub:
+        from codelutra_data.builders import publish
+
+        publish.check_can_push()  # a bad token fails now, not after the first build
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(out / ".refine.lock"))
@@ -212,7 +270,7 @@ def _loop(cfg: RefineConfig, out: Path, state: _State, log: Callable[[str], None
 
 
 def _build(cfg: RefineConfig, out: Path, state: _State, t: int, model: str, log) -> Path:
-    from codelutra_data.builders.build import BuildConfig, run_build
+    from codelutra_data.builders.build import BuildConfig
 
     it = state.iteration(t)
     version = f"0.{t}.0"
@@ -229,7 +287,8 @@ def _build(cfg: RefineConfig, out: Path, state: _State, t: int, model: str, log)
                    "name": cfg.release_name, "version": version, "runs_dir": str(out / "runs"),
                    "releases_dir": str(out / "releases"), "seed": cfg.seed + t - 1,
                    "resume": (run_dir / "state.json").exists()}
-        stats = run_build(BuildConfig(**options)).stats
+        BuildConfig(**options).validate()  # a bad option is one line here, before a process starts
+        stats = in_own_process("build", _build_stage, options)
     pairs = stats.get("pairs", stats.get("focal_pairs", 0))
     all_correct, no_correct = task_outcomes(release)
     it.update(release=str(release), version=version, model_sampled=model, pairs=pairs,
@@ -295,7 +354,6 @@ def _train_data(cfg: RefineConfig, out: Path, state: _State, t: int) -> str:
 
 def _train(cfg: RefineConfig, out: Path, state: _State, t: int, current: str, log) -> str:
     from codelutra_data.trainers.config import TrainConfig
-    from codelutra_data.trainers.train import run_train
 
     it = state.iteration(t)
     target = out / "models" / f"{cfg.release_name}-it{t}"
@@ -314,9 +372,10 @@ def _train(cfg: RefineConfig, out: Path, state: _State, t: int, current: str, lo
             options["merge"] = True  # the next iteration samples from it: a full model every backend loads
         start_model = current if cfg.train_from == "current" else cfg.model
         log(f"iteration {t}: training {cfg.method} from {start_model}")
-        report = run_train(TrainConfig(**{**options, "method": cfg.method, "data": _train_data(cfg, out, state, t),
-                                          "model": start_model, "out": str(target), "seed": cfg.seed + t - 1}),
-                           log=log).report
+        options = {**options, "method": cfg.method, "data": _train_data(cfg, out, state, t), "model": start_model,
+                   "out": str(target), "seed": cfg.seed + t - 1}
+        TrainConfig(**options)
+        report = in_own_process("train", _train_stage, options)
     metrics = report.get("metrics", {})
     it.update(model=str(target), train={"pairs_used": report.get("pairs_used"), "steps": metrics.get("steps"),
                                         "loss": metrics.get("loss", metrics.get("train_loss")),
@@ -329,7 +388,7 @@ def _train(cfg: RefineConfig, out: Path, state: _State, t: int, current: str, lo
 
 
 def _evaluate(cfg: RefineConfig, out: Path, state: _State, t: int, log) -> None:
-    from codelutra_data.benchmarks.runner import EvalConfig, run_eval
+    from codelutra_data.benchmarks.runner import EvalConfig
 
     it = state.iteration(t)
     if "eval" in it:
@@ -342,9 +401,11 @@ def _evaluate(cfg: RefineConfig, out: Path, state: _State, t: int, log) -> None:
                    "seed": cfg.seed, "out": str(out / "evals" / f"it{t}-{split}")}
         if cfg.store:
             options["store"] = cfg.store
-        if "backend" not in options and "backend" in cfg.build:
-            options["backend"] = cfg.build["backend"]
-        results = run_eval(EvalConfig(**options)).results
+        for shared in ("backend", "threads", "cpu_time_s", "workers"):  # the build's engine settings, unless eval: says
+            if shared not in options and shared in cfg.build:
+                options[shared] = cfg.build[shared]
+        EvalConfig(**options).validate()
+        results = in_own_process("eval", _eval_stage, options)
         headline = results["metrics"][results["headline"]]
         scores[split] = {"metric": results["headline"], "value": headline["value"], "ci95": headline["ci95"],
                          "tasks": results["suite"]["tasks"], "config_hash": results["config_hash"]}
