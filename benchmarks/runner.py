@@ -64,6 +64,15 @@ class EvalConfig:
     store: str = store.DEFAULT_STORE
     out: str | None = None  # results folder; default results/runs/<config hash>/
     write_predictions: str | None = None
+    executor: str = "local"  # local | ray: where generation and grading run (never what the result is)
+    ray_address: str | None = None
+    replicas: int = 1
+    sandbox_workers: int | None = None
+
+    def cluster(self):
+        from codelutra_data.builders.execute import ClusterOptions
+
+        return ClusterOptions(self.executor, self.ray_address, self.replicas, self.sandbox_workers)
 
     def validate(self) -> None:
         sources = [x for x in (self.model, self.samples, self.predictions) if x]
@@ -85,6 +94,7 @@ class EvalConfig:
             raise UserError("--limit must be 0 (all tasks) or more")
         if self.backend == "openai" and not self.base_url:
             raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        self.cluster().validate()
 
     def server(self):
         if self.backend != "openai":
@@ -96,7 +106,8 @@ class EvalConfig:
     def hashed(self) -> dict:
         d = dataclasses.asdict(self)
         for key in ("store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
-                    "concurrency", "request_timeout_s", "threads", "tensor_parallel_size"):
+                    "concurrency", "request_timeout_s", "threads", "tensor_parallel_size", "executor", "ray_address",
+                    "replicas", "sandbox_workers"):
             d.pop(key)
         d["k"] = sorted(set(self.k))
         return d
@@ -165,9 +176,10 @@ def _candidates(cfg: EvalConfig, suite: Suite) -> dict[str, list[str]] | None:
     return None
 
 
-def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple[dict[str, list[str]], dict]:
+def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None, executor) -> tuple[dict[str, list[str]], dict]:
     from codelutra_data.builders.build import DEFAULT_MAX_NEW_TOKENS
-    from codelutra_data.builders.sampling import sample_tasks
+    from codelutra_data.builders.execute import timed_generation
+    from codelutra_data.builders.sampling import generation_work, samples_from
     from codelutra_data.models.base import LazyBackend, SamplingParams, generation_stats
 
     timing: dict = {}
@@ -181,14 +193,18 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple
     raw: dict[str, list[str]] = {}
     tasks, done = suite.tasks, 0
     chunk = max(1, cfg.batch_size // cfg.n)
-    for start in range(0, len(tasks), chunk):
-        part = tasks[start:start + chunk]
-        for s in sample_tasks(backend, part, cfg.n, sampling, cfg.seed):
-            codes.setdefault(s.task_id, []).append(s.code)
-            raw.setdefault(s.task_id, []).append(s.raw_output)
-        done += len(part)
+    parts = [tasks[start:start + chunk] for start in range(0, len(tasks), chunk)]
+    works = [generation_work(part, cfg.n, sampling, cfg.seed) for part in parts]
+    made: dict[int, list] = {}
+    for i, outputs in timed_generation(executor, backend, works, timing):
+        made[i] = samples_from(backend, parts[i], outputs, sampling, cfg.seed)
+        done += len(parts[i])
         if progress:
             progress("generate", done, len(tasks))
+    for i in range(len(parts)):  # in task order, whichever replica finished first
+        for s in made[i]:
+            codes.setdefault(s.task_id, []).append(s.code)
+            raw.setdefault(s.task_id, []).append(s.raw_output)
     load_s = timing.get("model_load_s", 0.0)
     return codes, {"sampling": sampling.to_dict(), "raw": raw, "model_load_s": load_s,
                    "engine": generation_stats([backend], [], time.monotonic() - started - load_s)}
@@ -196,7 +212,7 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None) -> tuple
 
 def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references_only: bool = False) -> EvalResult:
     """Grade and record. Everything that can be wrong with the input is found before anything is written."""
-    from codelutra_data.builders.execute import ExecOptions, Executor, check_references, reference_timeouts
+    from codelutra_data.builders.execute import ExecOptions, check_references, make_executor, reference_timeouts
 
     started = time.monotonic()
     if not check_references_only:
@@ -218,7 +234,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         if progress:
             progress("references", checked[0], len(suite.tasks))
 
-    with Executor(options) as executor:
+    with make_executor(options, cfg.cluster()) as executor:
         t0 = time.monotonic()
         refs = check_references(executor, suite.tasks, progress=reference_done)
         timing["references_s"] = time.monotonic() - t0
@@ -236,7 +252,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         generation = {}
         if candidates is None:
             t0 = time.monotonic()
-            candidates, generation = _generate(cfg, suite, progress)
+            candidates, generation = _generate(cfg, suite, progress, executor)
             timing["generation_s"] = time.monotonic() - t0
         limits = reference_timeouts(suite.tasks, refs, cfg.cpu_time_s)
         items = [(t, f"{t.task_id}#{i}", code) for t in suite.tasks for i, code in enumerate(candidates[t.task_id])]
@@ -248,6 +264,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
                 progress("execute", done, len(items))
         timing["execution_s"] = time.monotonic() - t0
         sandbox, sandbox_limits = executor.sandbox_info(suite.domain)
+        executor_info = executor.describe()
 
     per_task, cursor = [], 0
     for task in suite.tasks:
@@ -289,7 +306,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         "references": {**reference_report, "override": bool(cfg.allow_failing_references
                                                              and ref_rate < cfg.min_reference_pass_rate)},
         "sandbox": sandbox, "limits": sandbox_limits,
-        "machine": {**machine(), "threads": cfg.threads or default_threads()}, "tool_version": __version__,
+        "machine": {**machine(), "threads": cfg.threads or default_threads()}, "executor": executor_info,
+        "tool_version": __version__,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "timing": {k: round(v, 2) for k, v in {**timing, "total_s": time.monotonic() - started}.items()},
         "per_task_file": str(out_dir / "per_task.jsonl"),

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codelutra_data.builders import release as release_mod
-from codelutra_data.builders.execute import ExecOptions, Executor, check_references, reference_timeouts
+from codelutra_data.builders.execute import (ClusterOptions, ExecOptions, check_references, make_executor,
+                                             reference_timeouts, timed_generation)
 from codelutra_data.builders.focal_pairs import REJECTED_RULES
 from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
-from codelutra_data.builders.sampling import sample_key, sample_tasks
+from codelutra_data.builders.sampling import generation_work, sample_key, samples_from
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
 from codelutra_data.models.base import (BACKENDS, LazyBackend, SamplingParams, default_threads, generation_stats,
@@ -32,7 +33,8 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Options that do not change what is built, so a resumed run may differ in them.
 _NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name", "isolation",
-                    "base_url", "api_key_env", "concurrency", "request_timeout_s", "threads", "tensor_parallel_size"}
+                    "base_url", "api_key_env", "concurrency", "request_timeout_s", "threads", "tensor_parallel_size",
+                    "executor", "ray_address", "replicas", "sandbox_workers"}
 BUILD_MODES = ("pairs", "trajectories")
 # Options that only one mode reads: left out of the other mode's configuration (and its build id).
 _MODE_ONLY = {"pairs": {"samples", "pairs_per_task", "reference_fallback"},
@@ -86,6 +88,13 @@ class BuildConfig:
     runs_dir: str = "runs"
     releases_dir: str = "releases"
     resume: bool = False
+    executor: str = "local"  # local | ray (where the work runs; never what is built)
+    ray_address: str | None = None  # ray: "auto" (the running cluster), host:port, or None (a local one)
+    replicas: int = 1  # ray: model replicas
+    sandbox_workers: int | None = None  # ray: sandbox processes across the cluster (None: each node's CPUs)
+
+    def cluster(self) -> ClusterOptions:
+        return ClusterOptions(self.executor, self.ray_address, self.replicas, self.sandbox_workers)
 
     def validate(self) -> None:
         if self.mode not in BUILD_MODES:
@@ -123,6 +132,7 @@ class BuildConfig:
             raise UserError("--tensor-parallel-size must be at least 1")
         if self.concurrency < 1 or self.request_timeout_s <= 0:
             raise UserError("--concurrency must be at least 1 and --request-timeout positive")
+        self.cluster().validate()
 
     def server(self):
         """The openai backend's connection settings (None for in-process backends)."""
@@ -212,7 +222,7 @@ class _Prepared:
     tasks: list[Task]
     domain: str
     ref: object
-    executor: Executor
+    executor: object  # LocalExecutor or RayExecutor
     timeouts: dict[str, float]
     store: RunStore
     build_id: str
@@ -248,8 +258,9 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
             diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise UserError(f"--resume with a different configuration than the run at {run_dir} "
                             f"(differs in: {', '.join(diff)})")
-    executor = Executor(ExecOptions(cpu_time_s=cfg.cpu_time_s, wall_time_s=cfg.wall_time_s, workers=cfg.workers, isolation=cfg.isolation,
-                                    memory_mb=cfg.memory_mb, max_rows=cfg.max_rows, compare_mode=cfg.compare_mode))
+    executor = make_executor(ExecOptions(cpu_time_s=cfg.cpu_time_s, wall_time_s=cfg.wall_time_s, workers=cfg.workers,
+                                         isolation=cfg.isolation, memory_mb=cfg.memory_mb, max_rows=cfg.max_rows,
+                                         compare_mode=cfg.compare_mode), cfg.cluster())
     try:
         t0 = time.monotonic()
         ref_execs = check_references(executor, tasks)
@@ -293,7 +304,7 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "tasks_dropped_failing_reference": sorted(p.failed_ids),
         "sandbox": sandbox_name,
         "timing": {k: round(v, 2) for k, v in timing.items()},
-        "cpu": cpu_name(), "threads": threads or default_threads(),
+        "cpu": cpu_name(), "threads": threads or default_threads(), "executor": p.executor.describe(),
         "generation": generation_stats(backends, rows, timing["generation_s"]),
     }
 
@@ -326,13 +337,10 @@ def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> Bu
                           tensor_parallel_size=cfg.tensor_parallel_size)
     resumed_samples = sum(k in store.samples for ks in keys.values() for k in ks)
     by_id = {t.task_id: t for t in tasks}
-    for chunk in _chunks(tasks, per_chunk):
-        missing = [t for t in chunk if any(k not in store.samples for k in keys[t.task_id])]
-        if missing:
-            t0, load_before = time.monotonic(), timing["model_load_s"]
-            fresh = sample_tasks(backend, chunk, cfg.samples, sampling, cfg.seed)
-            timing["generation_s"] += time.monotonic() - t0 - (timing["model_load_s"] - load_before)
-            store.samples.append(s.to_dict() for s in fresh)
+    chunks = _chunks(tasks, per_chunk)
+    missing = [c for c in chunks if any(k not in store.samples for t in c for k in keys[t.task_id])]
+
+    def finish(chunk: list[Task], new_samples: int) -> None:
         chunk_samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
         pending = [s for s in chunk_samples if s.sample_id not in store.executions]
         if pending:
@@ -342,7 +350,16 @@ def _build_pairs(cfg: BuildConfig, p: _Prepared, progress, t_start: float) -> Bu
             store.executions.append(e.to_dict() for e in executions)
         if progress:
             statuses = [store.executions.get(s.sample_id)["status"] for s in chunk_samples]
-            progress(len(chunk), len(chunk_samples), statuses)
+            progress(len(chunk), new_samples, len(pending), statuses)
+
+    for chunk in chunks:  # chunks whose samples are all stored first (a resumed run), then as replicas finish
+        if not any(chunk is c for c in missing):
+            finish(chunk, 0)
+    works = [generation_work(c, cfg.samples, sampling, cfg.seed) for c in missing]
+    for i, outputs in timed_generation(p.executor, backend, works, timing):
+        fresh = samples_from(backend, missing[i], outputs, sampling, cfg.seed)
+        store.samples.append(s.to_dict() for s in fresh)
+        finish(missing[i], len(fresh))
     sandbox_name, limits = p.executor.sandbox_info(p.domain)
 
     pairs, reasons, rows = [], Counter(), []
@@ -409,7 +426,6 @@ def _build_trajectories(cfg: BuildConfig, p: _Prepared, progress, t_start: float
     resumed_samples = len(store.samples)
     trajectories = run_trajectories(p.tasks, backend, p.executor, sampling, options, reviser=reviser, store=store,
                                     timeouts=p.timeouts, build_id=p.build_id, progress=progress, timing=timing)
-    timing["generation_s"] -= timing["model_load_s"]  # loading happens inside the first generate call
     sandbox_name, limits = p.executor.sandbox_info(p.domain)
 
     by_id = {t.task_id: t for t in p.tasks}

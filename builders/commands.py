@@ -37,6 +37,10 @@ from codelutra_data.config import load_yaml, merge
 @click.option("--cpu-time", "--timeout", "cpu_time_s", type=float, help="Per-program CPU time limit in seconds; load on the machine does not change it (Python: up to 10x the reference's CPU time). [5]")
 @click.option("--wall-time", "wall_time_s", type=float, help="Wall-clock backstop per program for code that sleeps or blocks. [30]")
 @click.option("--workers", type=int, help="Sandbox worker processes. [2]")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where the work runs: in this process, or on a Ray cluster (model replicas and sandbox pools as actors; pip install 'codelutra-data[ray]'). Results are the same. [local]")
+@click.option("--ray-address", help="ray: the cluster to join (auto: the one `ray start` runs here; or host:port). [a Ray instance started for this run]")
+@click.option("--replicas", type=int, help="ray: model replicas, one backend each (vllm replicas take --tensor-parallel-size GPUs, others --threads CPUs). [1]")
+@click.option("--sandbox-workers", type=int, help="ray: sandbox processes across the cluster, split over its nodes. [each node's CPUs]")
 @click.option("--isolation", type=click.Choice(["bwrap", "none"]), help="Python sandbox isolation; `none` runs model code unsandboxed. [bwrap]")
 @click.option("--memory-mb", type=int, help="Python: address-space budget per program in MiB. [1024]")
 @click.option("--min-reference-pass-rate", type=float, help="Refuse a task source whose reference solutions pass less often; 0 disables. [0.95]")
@@ -217,16 +221,21 @@ def _with_task_progress(console, quiet: bool, run):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     counts = Counter()
+    made = Counter()
     with Progress(TextColumn("[bold]build"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"),
-                  TextColumn("{task.fields[rate]} samples/s, pass rate {task.fields[pass_rate]}"),
+                  TextColumn("{task.fields[rate]} samples/s, {task.fields[exec_rate]} executions/s, "
+                             "pass rate {task.fields[pass_rate]}"),
                   TimeElapsedColumn(), console=console, disable=quiet, transient=True) as bar:
-        handle = bar.add_task("build", total=None, rate="-", pass_rate="-")
+        handle = bar.add_task("build", total=None, rate="-", exec_rate="-", pass_rate="-")
 
-        def progress(n_tasks: int, n_samples: int, statuses: list[str]) -> None:
+        def progress(n_tasks: int, new_samples: int, new_executions: int, statuses: list[str]) -> None:
+            """Rates count this run's own work (across the cluster with --executor ray), not resumed records."""
             counts.update(statuses)
+            made.update(samples=new_samples, executions=new_executions)
             elapsed = bar.tasks[0].elapsed or 1e-9
             total = sum(counts.values())
-            bar.update(handle, advance=n_tasks, rate=f"{total / elapsed:.2f}",
+            bar.update(handle, advance=n_tasks, rate=f"{made['samples'] / elapsed:.2f}",
+                       exec_rate=f"{made['executions'] / elapsed:.2f}",
                        pass_rate=f"{counts['passed'] / total:.1%}" if total else "-")
 
         def start(total: int) -> None:

@@ -1,4 +1,6 @@
-"""Run programs for tasks of either domain through the right sandbox; check reference solutions."""
+"""Where the work runs: an executor generates batches (with a model backend) and runs programs (through the right
+sandbox for their domain), here (`LocalExecutor`) or on a Ray cluster (`ray_executor.RayExecutor`). Builders and
+the benchmark runner hand batches to either and get the same records back; only the driver writes them."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from codelutra_data.errors import UserError
+from codelutra_data.models.base import Completion, GenerationWork
 from codelutra_data.records import Execution, Task
+
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -23,12 +28,55 @@ class ExecOptions:
     compare_mode: str = "spider"
 
 
-class Executor:
-    """One sandbox per domain, opened on first use and closed together."""
+@dataclass
+class ClusterOptions:
+    """Where `--executor ray` runs; none of it changes what is built."""
+
+    executor: str = "local"
+    ray_address: str | None = None  # None: a Ray cluster started for this run on this machine; "auto": the running one
+    replicas: int = 1  # model replicas (Ray actors), each holding one backend
+    sandbox_workers: int | None = None  # sandbox processes across the cluster; None: each node's CPUs
+
+    def validate(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise UserError(f"unknown executor {self.executor!r}: use one of {', '.join(EXECUTORS)}")
+        if self.replicas < 1 or (self.sandbox_workers is not None and self.sandbox_workers < 1):
+            raise UserError("--replicas and --sandbox-workers must be at least 1")
+        if self.executor == "local" and (self.ray_address or self.replicas != 1 or self.sandbox_workers):
+            raise UserError("--ray-address, --replicas and --sandbox-workers need --executor ray")
+
+
+def make_executor(options: ExecOptions, cluster: ClusterOptions | None = None):
+    """The local executor, or the Ray one (connected and checked now, before any work)."""
+    cluster = cluster or ClusterOptions()
+    cluster.validate()
+    if cluster.executor == "ray":
+        from codelutra_data.builders.ray_executor import RayExecutor
+
+        return RayExecutor(options, cluster)
+    return LocalExecutor(options)
+
+
+class LocalExecutor:
+    """Generation in this process; one sandbox (a pool of worker processes) per domain, opened on first use
+    and closed together."""
+
+    name = "local"
 
     def __init__(self, options: ExecOptions):
         self.options = options
         self._sandboxes: dict = {}
+
+    def generate(self, backend, works: Sequence[GenerationWork]) -> Iterator[tuple[int, list[list[Completion]]]]:
+        """(index, completions) per work item as each finishes; here, one after another in order."""
+        for i, work in enumerate(works):
+            yield i, backend.generate(work.prompts, work.n, work.sampling, work.seed)
+
+    def describe(self) -> dict:
+        import os
+
+        return {"name": "local", "nodes": 1, "resources": {"CPU": os.cpu_count() or 1},
+                "sandbox_workers": self.options.workers}
 
     def sandbox(self, domain: str):
         if domain not in self._sandboxes:
@@ -89,18 +137,42 @@ class Executor:
             box.close()
         self._sandboxes.clear()
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def check_references(executor: Executor, tasks: Sequence[Task], progress=None) -> list[Execution]:
+Executor = LocalExecutor  # the name builders and tests used before executors were swappable
+
+
+def timed_generation(executor, backend, works: Sequence[GenerationWork],
+                     timing: dict) -> Iterator[tuple[int, list[list[Completion]]]]:
+    """executor.generate, adding the time spent waiting for it (model loading excluded) to generation_s."""
+    import time
+
+    timing.setdefault("generation_s", 0.0)
+    timing.setdefault("model_load_s", 0.0)
+    results = executor.generate(backend, works)
+    while True:
+        t0, load_before = time.monotonic(), timing["model_load_s"]
+        try:
+            item = next(results)
+        except StopIteration:
+            return
+        timing["generation_s"] += time.monotonic() - t0 - (timing["model_load_s"] - load_before)
+        yield item
+
+
+def check_references(executor, tasks: Sequence[Task], progress=None) -> list[Execution]:
     """Run every task's reference solution; a suite whose references fail cannot grade anything."""
+    from codelutra_data.sandboxes.limits import REFERENCE_CPU_FACTOR
+
     items = [(t, f"reference:{t.task_id}", t.reference) for t in tasks]
+    budget = {t.task_id: executor.options.cpu_time_s * REFERENCE_CPU_FACTOR for t in tasks}
     out: list = [None] * len(items)
-    for i, execution in executor.run_iter(items):
+    for i, execution in executor.run_iter(items, budget):
         out[i] = execution
         if progress:
             progress(execution)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from codelutra_data.builders.extract import EXTRACTORS
 from codelutra_data.builders.prompts import template_hash
-from codelutra_data.models.base import Backend, SamplingParams
+from codelutra_data.models.base import Backend, Completion, GenerationWork, SamplingParams
 from codelutra_data.records import Sample, Task, content_hash
 
 SQL_PREFILL = "```sql\n"
@@ -28,10 +28,23 @@ def chunk_seed(seed: int, tasks: list[Task]) -> int:
     return int(content_hash(seed, [t.task_id for t in tasks]), 16) % (2**31)
 
 
+def generation_work(tasks: list[Task], n: int, sampling: SamplingParams, seed: int) -> GenerationWork:
+    """One chunk's batched generate call; the seed depends only on the chunk, so reruns (and any replica
+    that runs it) agree."""
+    return GenerationWork([prompt_for(t) for t in tasks], n, sampling, chunk_seed(seed, tasks))
+
+
 def sample_tasks(backend: Backend, tasks: list[Task], n: int, sampling: SamplingParams, seed: int,
                  iteration: int = 0) -> list[Sample]:
-    """n samples per task in one batched call; the seed depends only on the chunk, so reruns agree."""
-    outputs = backend.generate([prompt_for(t) for t in tasks], n, sampling, chunk_seed(seed, tasks))
+    """n samples per task in one batched call, run here."""
+    work = generation_work(tasks, n, sampling, seed)
+    outputs = backend.generate(work.prompts, work.n, work.sampling, work.seed)
+    return samples_from(backend, tasks, outputs, sampling, seed, iteration)
+
+
+def samples_from(backend: Backend, tasks: list[Task], outputs: list[list[Completion]], sampling: SamplingParams,
+                 seed: int, iteration: int = 0) -> list[Sample]:
+    """The Sample records of one chunk's completions, wherever they were generated."""
     samples = []
     for task, completions in zip(tasks, outputs):
         prefix = PREFILLS[task.domain]

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from codelutra_data.builders.code_equivalence import canonical
-from codelutra_data.builders.execute import Executor
+from codelutra_data.builders.execute import Executor, timed_generation
 from codelutra_data.builders.extract import EXTRACTORS
 from codelutra_data.builders.feedback import (attempts_shown, conversation, feedback_id, feedback_message,
                                                repeat_notice)
-from codelutra_data.builders.sampling import PREFILLS, sample_key, sample_tasks
-from codelutra_data.models.base import Backend, SamplingParams
+from codelutra_data.builders.sampling import PREFILLS, generation_work, sample_key, samples_from
+from codelutra_data.models.base import Backend, GenerationWork, SamplingParams
 from codelutra_data.records import Execution, Sample, Task, Trajectory, content_hash
 from codelutra_data.store import MemoryStore
 
@@ -167,14 +167,10 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
     per_chunk = max(1, options.batch_size // n)
     keys = {t.task_id: [sample_key(t, backend.name, backend.ref.model_id, backend.ref.revision, sampling,
                                    options.seed, i, 0) for i in range(n)] for t in tasks}
-    for start in range(0, len(tasks), per_chunk):
-        chunk = list(tasks[start:start + per_chunk])
-        new = 0
-        if any(k not in store.samples for t in chunk for k in keys[t.task_id]):
-            t0 = time.monotonic()
-            fresh = sample_tasks(backend, chunk, n, sampling, options.seed)
-            timing["generation_s"] += time.monotonic() - t0
-            new = store.samples.append(s.to_dict() for s in fresh)
+    chunks = [list(tasks[start:start + per_chunk]) for start in range(0, len(tasks), per_chunk)]
+    missing = [c for c in chunks if any(k not in store.samples for t in c for k in keys[t.task_id])]
+
+    def first_attempts(chunk: list[Task], new: int) -> None:
         samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
         execute(samples, {})
         for s in samples:
@@ -182,36 +178,31 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                      -1, options.max_rounds, options.max_repeats)
         report(0, new, [store.executions.get(s.sample_id)["status"] for s in samples])
 
-    # Rounds 1..max_rounds: revisions of every open trajectory, batched across tasks.
+    for chunk in chunks:
+        if not any(chunk is c for c in missing):
+            first_attempts(chunk, 0)
+    works = [generation_work(c, n, sampling, options.seed) for c in missing]
+    for i, outputs in timed_generation(executor, backend, works, timing):
+        new = store.samples.append(s.to_dict() for s in samples_from(backend, missing[i], outputs, sampling,
+                                                                     options.seed))
+        first_attempts(missing[i], new)
+
+    # Rounds 1..max_rounds: revisions of every open trajectory, batched across tasks; a round's chunks are
+    # independent, so they are generated together (in parallel on a cluster) and advanced as each finishes.
     for round_ in range(1, options.max_rounds + 1):
         open_states = [s for s in states if s.open]
         if not open_states:
             break
+        chunks = []
         for start in range(0, len(open_states), options.batch_size):
             chunk = open_states[start:start + options.batch_size]
             prompts = [revision_prompt(s) for s in chunk]
             parents = [Sample.from_dict(store.samples.get(s.rounds[-1]["sample_id"])) for s in chunk]
             chunk_keys = [revision_key(p, prompt, reviser, sampling, options.seed, round_, s.task.domain)
                           for p, prompt, s in zip(parents, prompts, chunk)]
-            new = 0
-            if any(k not in store.samples for k in chunk_keys):
-                t0 = time.monotonic()
-                seed = int(content_hash(options.seed, round_, chunk_keys), 16) % (2**31)
-                outputs = reviser.generate(prompts, 1, sampling, seed)
-                timing["generation_s"] += time.monotonic() - t0
-                fresh = []
-                for state, prompt, parent, key, completions in zip(chunk, prompts, parents, chunk_keys, outputs):
-                    raw = PREFILLS[state.task.domain] + completions[0].text
-                    extractor, extract = EXTRACTORS[state.task.domain]
-                    fresh.append(Sample(
-                        sample_id=key, task_id=state.task.task_id, model=reviser.ref.model_id,
-                        model_revision=reviser.ref.revision, backend=reviser.name, sampling=sampling.to_dict(),
-                        seed=options.seed, sample_index=state.index, prompt_hash=content_hash(prompt),
-                        template=feedback_id(), raw_output=raw, code=extract(raw) or "", extractor=extractor,
-                        iteration=parent.iteration, round=round_, parent_id=parent.sample_id,
-                        prefill=completions[0].prefill, backend_version=reviser.version,
-                        tokens=completions[0].tokens, finish_reason=completions[0].finish_reason))
-                new = store.samples.append(s.to_dict() for s in fresh)
+            chunks.append((chunk, prompts, parents, chunk_keys))
+
+        def revised(chunk, chunk_keys, new: int) -> None:
             samples = [Sample.from_dict(store.samples.get(k)) for k in chunk_keys]
             repeats = {s.sample_id: _repeat_of(state, s.code) for s, state in zip(samples, chunk)}
             execute(samples, repeats)
@@ -219,6 +210,28 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                 _advance(state, s, Execution.from_dict(store.executions.get(s.sample_id)), repeats[s.sample_id],
                          options.max_rounds, options.max_repeats)
             report(round_, new, [store.executions.get(s.sample_id)["status"] for s in samples])
+
+        missing = [c for c in chunks if any(k not in store.samples for k in c[3])]
+        for c in chunks:
+            if not any(c is m for m in missing):
+                revised(c[0], c[3], 0)
+        works = [GenerationWork(prompts, 1, sampling, int(content_hash(options.seed, round_, chunk_keys), 16) % (2**31))
+                 for _, prompts, _, chunk_keys in missing]
+        for i, outputs in timed_generation(executor, reviser, works, timing):
+            chunk, prompts, parents, chunk_keys = missing[i]
+            fresh = []
+            for state, prompt, parent, key, completions in zip(chunk, prompts, parents, chunk_keys, outputs):
+                raw = PREFILLS[state.task.domain] + completions[0].text
+                extractor, extract = EXTRACTORS[state.task.domain]
+                fresh.append(Sample(
+                    sample_id=key, task_id=state.task.task_id, model=reviser.ref.model_id,
+                    model_revision=reviser.ref.revision, backend=reviser.name, sampling=sampling.to_dict(),
+                    seed=options.seed, sample_index=state.index, prompt_hash=content_hash(prompt),
+                    template=feedback_id(), raw_output=raw, code=extract(raw) or "", extractor=extractor,
+                    iteration=parent.iteration, round=round_, parent_id=parent.sample_id,
+                    prefill=completions[0].prefill, backend_version=reviser.version,
+                    tokens=completions[0].tokens, finish_reason=completions[0].finish_reason))
+            revised(chunk, chunk_keys, store.samples.append(s.to_dict() for s in fresh))
     return [_trajectory(s, backend, reviser, build_id) for s in states]
 
 

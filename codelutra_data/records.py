@@ -96,6 +96,7 @@ class Execution(_Record):
     failing_test: str = ""  # Python: the first failing test's source
     returned: str = ""  # Python wrong answers: a bounded repr of what the tested expression returned
     cpu_s: float = 0.0  # CPU time the program consumed (what the time limit counts); duration_s is wall time
+    node: str = ""  # the cluster node that ran it (Ray executor); where, not what: left out of releases
 
     @property
     def pass_rate(self) -> float:

@@ -52,12 +52,13 @@ class JsonlTable:
         for rec in records:
             k = rec[self.key]
             if k not in self.records:
-                self.records[k] = rec
-                fresh.append(rec)
+                line = json.dumps(rec, ensure_ascii=False, sort_keys=True)
+                self.records[k] = json.loads(line)  # exactly what a resumed run reads back, so releases agree
+                fresh.append(line)
         if not fresh or self.path is None:
             return len(fresh)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        blob = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in fresh)
+        blob = "".join(line + "\n" for line in fresh)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(blob)
             fh.flush()

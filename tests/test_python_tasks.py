@@ -70,7 +70,8 @@ def test_every_reference_passes_humaneval_and_mbpp_while_every_core_is_busy(satu
             assert len(tasks) == n and failed == []
             assert all(e.tests_passed == e.tests_total > 0 for e in results)
             assert all(0 < e.cpu_s < e.limits["cpu_time_s"] for e in results)
-            assert {e.limits["wall_time_s"] for e in results} == {30.0}
+            # references run with REFERENCE_CPU_FACTOR times the limits: trusted code, proving the task gradable
+            assert {(e.limits["cpu_time_s"], e.limits["wall_time_s"]) for e in results} == {(20.0, 120.0)}
 
 
 @needs_bwrap

@@ -111,6 +111,16 @@ def backend_report() -> list[dict]:
 
 
 @dataclass(frozen=True)
+class GenerationWork:
+    """One batched generate call, as an executor hands it to a backend here or to a replica elsewhere."""
+
+    prompts: list[list[Message]]
+    n: int
+    sampling: SamplingParams
+    seed: int
+
+
+@dataclass(frozen=True)
 class Completion:
     """One generated continuation, as every backend reports it. `tokens` counts what the engine generated for
     this sequence, its end token included (-1 where a server reports only a total for several choices);
@@ -167,6 +177,7 @@ class LazyBackend:
         self.timing = timing if timing is not None else {}
         self.generated = {"completions": 0, "tokens": 0, "tokens_unreported": 0, "finished_by_length": 0}
         self._backend: Backend | None = None
+        self._remote_version = ""
 
     @property
     def seeded(self) -> bool:
@@ -179,11 +190,11 @@ class LazyBackend:
 
     @property
     def version(self) -> str:
-        return self._backend.version if self._backend is not None else ""
+        return self._backend.version if self._backend is not None else self._remote_version
 
     @property
     def loaded(self) -> bool:
-        return self._backend is not None
+        return self._backend is not None or bool(self._remote_version)
 
     def generate(self, prompts: list[list[Message]], n: int, sampling: SamplingParams,
                  seed: int) -> list[list[Completion]]:
@@ -195,11 +206,20 @@ class LazyBackend:
                                          threads=self.threads, tensor_parallel_size=self.tensor_parallel_size)
             self.timing["model_load_s"] = self.timing.get("model_load_s", 0.0) + time.monotonic() - t0
         out = self._backend.generate(prompts, n, sampling, seed)
+        self._count(out)
+        return out
+
+    def record_remote(self, out: list[list[Completion]], version: str) -> None:
+        """Completions a replica of this backend made elsewhere (a Ray actor): counted here, so stats and
+        samples read the same as a local run's."""
+        self._remote_version = version
+        self._count(out)
+
+    def _count(self, out: list[list[Completion]]) -> None:
         for c in (c for row in out for c in row):
             self.generated["completions"] += 1
             self.generated["tokens" if c.tokens >= 0 else "tokens_unreported"] += max(c.tokens, 1)
             self.generated["finished_by_length"] += c.finish_reason == "length"
-        return out
 
 
 _CLASSES = {"transformers": ("codelutra_data.models.hf", "TransformersBackend"),

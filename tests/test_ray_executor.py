@@ -1,0 +1,256 @@
+"""The Ray executor on a real two-node cluster: a head and a second node started with `ray start` on loopback
+(separate processes, stopped afterwards). Builds and evals on it give the same records as local ones, their
+sandbox work lands on both nodes, a killed driver resumes, a lost actor's batches run elsewhere, and SQL
+databases reach the nodes through the object store. The second node has no bubblewrap on its PATH, so the
+check that names a node unable to sandbox Python is exercised too."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+pytestmark = pytest.mark.xdist_group("ray-cluster")  # one cluster per test session, on one xdist worker
+
+BIN = Path(sys.executable).parent
+BUILD = ["--backend", "transformers", "--threads", "1", "--limit", "4", "--samples", "2", "--batch-size", "2",
+         "--json"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "ray"), "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                             "--object-store-memory=100000000", "--disable-usage-stats", *args],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _alive_nodes(address: str) -> list[str]:
+    code = ("import ray, json; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+            "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))" % address)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else []
+
+
+def _stop(proc: subprocess.Popen, marker: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=20)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    subprocess.run(["pkill", "-9", "-f", marker], check=False)  # anything of this cluster that outlived its group
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    temp = f"/tmp/ray-{uuid.uuid4().hex[:8]}"  # short: Ray's socket paths must fit in 107 bytes
+    logs = tmp_path_factory.mktemp("ray-logs")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    head = _start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}"], env,
+                  logs / "head.log")
+    procs = [head]
+    try:
+        deadline = time.monotonic() + 120
+        while len(_alive_nodes(address)) < 1:
+            assert head.poll() is None and time.monotonic() < deadline, (logs / "head.log").read_text()[-2000:]
+            time.sleep(1)
+        no_bwrap = {**env, "PATH": str(BIN)}  # the second node cannot find bubblewrap
+        procs.append(_start([f"--address={address}"], no_bwrap, logs / "node2.log"))
+        while len(nodes := _alive_nodes(address)) < 2:
+            assert procs[1].poll() is None and time.monotonic() < deadline, (logs / "node2.log").read_text()[-2000:]
+            time.sleep(1)
+        yield {"address": address, "nodes": nodes}
+    finally:
+        for proc in reversed(procs):
+            _stop(proc, temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _cli(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "codelutra-data"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900, **kwargs)
+
+
+def _tables(release: Path) -> dict:
+    """The release's rows without what depends on the machine's speed (durations, CPU seconds)."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for f in sorted(release.glob("*/*.parquet")):
+        table = pq.read_table(f)
+        out[f"{f.parent.name}/{f.name}"] = table.drop([c for c in ("duration_s", "cpu_s") if c in table.column_names])
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_release(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("local")
+    done = _cli(["build", *BUILD, "--name", "same"], work)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return work / json.loads(done.stdout)["release"]
+
+
+def _same_release(a: Path, b: Path) -> None:
+    ta, tb = _tables(a), _tables(b)
+    assert sorted(ta) == sorted(tb) and ta, (sorted(ta), sorted(tb))
+    for name in ta:
+        assert ta[name].equals(tb[name]), name
+    import yaml
+
+    ya, yb = (yaml.safe_load((r / "build_config.yaml").read_text()) for r in (a, b))
+    assert ya["build_id"] == yb["build_id"] and ya["model"] == yb["model"]
+    cluster_keys = {"executor", "ray_address", "replicas", "sandbox_workers", "resume"}
+    assert {k: v for k, v in ya["config"].items() if k not in cluster_keys} == \
+        {k: v for k, v in yb["config"].items() if k not in cluster_keys}
+    for key in ("samples", "pass_rate", "status_histogram", "pairs"):
+        assert ya["stats"][key] == yb["stats"][key], key
+
+
+def _executions(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "executions.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_a_build_on_two_nodes_equals_the_local_build(cluster, local_release, tmp_path):
+    done = _cli(["build", *BUILD, "--name", "same", "--executor", "ray", "--ray-address", cluster["address"]],
+                tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stats = json.loads(done.stdout)
+    release = tmp_path / stats["release"]
+    _same_release(release, local_release)
+    assert stats["executor"]["name"] == "ray" and stats["executor"]["nodes"] == 2
+    assert stats["executor"]["sandbox_nodes"] == 2 and stats["executor"]["resources"]["CPU"] == 4
+    nodes = {e["node"] for e in _executions(tmp_path / "runs" / "same" / "0.1.0")}
+    assert nodes == set(cluster["nodes"]), "the sandbox work did not land on both nodes"
+    card = (release / "README.md").read_text()
+    assert "Executor: ray" in card and "2 node(s)" in card
+    rows = _tables(release)["samples/" + next(p.name for p in (release / "samples").glob("*.parquet"))]
+    assert "node" not in rows.column_names  # where a program ran is not part of the dataset
+
+
+@pytest.mark.slow
+def test_the_driver_killed_mid_build_resumes_without_losing_or_repeating(cluster, local_release, tmp_path):
+    args = ["build", *BUILD, "--name", "same", "--executor", "ray", "--ray-address", cluster["address"]]
+    driver = subprocess.Popen([str(BIN / "codelutra-data"), *args], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    samples = tmp_path / "runs" / "same" / "0.1.0" / "samples.jsonl"
+    deadline = time.monotonic() + 600
+    while not (samples.is_file() and samples.read_text().strip()):
+        assert driver.poll() is None and time.monotonic() < deadline, "the build ended before it could be killed"
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert not (tmp_path / "releases" / "same" / "0.1.0").exists()
+    kept = len(samples.read_text().splitlines())
+    assert 0 < kept < 8
+    done = _cli([*args, "--resume"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stats = json.loads(done.stdout)
+    assert stats["resumed_samples"] >= kept - 1  # a torn last line is cut on open
+    _same_release(tmp_path / stats["release"], local_release)
+    for table in ("samples", "executions"):
+        keys = [json.loads(line)["sample_id"] for line in (samples.parent / f"{table}.jsonl").read_text().splitlines()
+                if line.strip()]
+        assert len(keys) == len(set(keys)) == 8, table
+
+
+@pytest.mark.slow
+def test_an_eval_on_the_cluster_grades_like_a_local_one(cluster, tmp_path):
+    common = ["eval", "--suite", "spider-dev", "--limit", "3", "--model", "smollm2-135m", "--backend", "transformers",
+              "--threads", "1", "--json"]
+    local = _cli([*common, "--store", str(tmp_path / "a.duckdb"), "--out", str(tmp_path / "a")], tmp_path)
+    remote = _cli([*common, "--store", str(tmp_path / "b.duckdb"), "--out", str(tmp_path / "b"), "--executor", "ray",
+                   "--ray-address", cluster["address"], "--replicas", "2"], tmp_path)
+    assert local.returncode == 0 and remote.returncode == 0, (local.stderr[-1500:], remote.stderr[-1500:])
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert a["config_hash"] == b["config_hash"]  # where it ran does not change what the result is
+    assert a["metrics"] == b["metrics"] and b["executor"]["nodes"] == 2 and b["executor"]["replicas"] == 2
+    rows = [[json.loads(line) for line in (tmp_path / d / "per_task.jsonl").read_text().splitlines()] for d in "ab"]
+    assert [(r["task_id"], r["samples"], r["statuses"]) for r in rows[0]] == \
+           [(r["task_id"], r["samples"], r["statuses"]) for r in rows[1]]
+
+
+def _sql_items(tmp_path: Path, count: int):
+    """Spider gold queries as candidates, on a private copy of their database that the test can delete."""
+    from codelutra_data.builders.tasks import load_tasks
+    from codelutra_data.records import Task
+
+    tasks = [t for t in load_tasks("spider-dev", "test") if t.context["engine"] == "sqlite"][:count]
+    copies = {}
+    out = []
+    for t in tasks:
+        src = t.context["db_path"]
+        if src not in copies:
+            copies[src] = tmp_path / f"db{len(copies)}.sqlite"
+            shutil.copy(src, copies[src])
+        task = Task.from_dict({**t.to_dict(), "context": {**t.context, "db_path": str(copies[src])}})
+        out.append((task, f"k{len(out)}", t.reference))
+    return out, list(copies.values())
+
+
+def test_lost_sandbox_actors_have_their_batches_run_elsewhere_and_databases_travel(cluster, tmp_path):
+    from codelutra_data.builders.execute import ClusterOptions, ExecOptions
+    from codelutra_data.builders.ray_executor import RayExecutor
+    from codelutra_data.errors import UserError
+
+    items, databases = _sql_items(tmp_path, 12)
+    executor = RayExecutor(ExecOptions(workers=1), ClusterOptions("ray", cluster["address"], sandbox_workers=2))
+    try:
+        first = executor.run(items[:4])
+        assert [e.status for e in first] == ["passed"] * 4
+        for db in databases:  # from here on, only the nodes' staged copies exist
+            db.unlink()
+        many = items * 4
+        got = {}
+        for i, execution in executor.run_iter(many):
+            if not got:
+                ray.kill(executor._hosts[0], no_restart=True)
+            assert i not in got
+            got[i] = execution
+        assert sorted(got) == list(range(len(many)))
+        assert all(e.status == "passed" for e in got.values()), {e.status: e.feedback for e in got.values()}
+        assert {e.node for e in got.values()} <= set(cluster["nodes"])
+        # Python needs bubblewrap on every node: the second node lacks it, and the error names it.
+        from codelutra_data.builders.tasks import load_tasks
+
+        task = load_tasks("mbpp", "test", 1)[0]
+        with pytest.raises(UserError, match=r"^\S+ \(node [0-9a-f]{12}\) cannot sandbox Python"):
+            executor.run([(task, "p0", task.reference)])
+    finally:
+        executor.close()
+
+
+def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "from codelutra_data.cli import main\n"
+            "sys.exit(main(['build', '--executor', 'ray', '--limit', '1', '--samples', '1']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "pip install 'codelutra-data[ray]'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "releases").exists()
+    wrong = subprocess.run([str(BIN / "codelutra-data"), "build", "--replicas", "2"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    assert wrong.returncode != 0 and "need --executor ray" in wrong.stderr
