@@ -139,7 +139,8 @@ class RayExecutor:
                 ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = cluster.ray_address or "a new local cluster"
-                raise UserError(f"cannot connect to the Ray cluster at {where}: {str(exc).splitlines()[0]}") from None
+                raise UserError(f"cannot connect to the Ray cluster at {where}: {str(exc).splitlines()[0]} (a cluster "
+                                f"with token authentication needs RAY_AUTH_MODE=token here too)") from None
         self._hosts: list = []
         self._host_info: dict = {}
         self._staged: set[str] = set()

@@ -21,9 +21,15 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-pytestmark = pytest.mark.xdist_group("ray-cluster")  # one cluster per test session, on one xdist worker
+# One cluster on the machine at a time (pytest-xdist's loadgroup does not group under pytest 9, and two
+# clusters started together here never came up): each test takes this lock for its own cluster.
+CLUSTER_LOCK = Path("/tmp/codelutra-ray-tests.lock")
 
 BIN = Path(sys.executable).parent
+# Ray 2.60 turns on token authentication for `ray start` once a token file exists (~/.ray/auth_token, written by
+# any earlier local `ray.init()`), and then refuses clients that do not set RAY_AUTH_MODE=token: these
+# loopback clusters, and every client here (the CLI runs inherit it), run without it.
+os.environ["RAY_AUTH_MODE"] = "disabled"
 BUILD = ["--backend", "transformers", "--threads", "1", "--limit", "4", "--samples", "2", "--batch-size", "2",
          "--json"]
 
@@ -61,8 +67,15 @@ def _stop(proc: subprocess.Popen, marker: str) -> None:
     subprocess.run(["pkill", "-9", "-f", marker], check=False)  # anything of this cluster that outlived its group
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cluster(tmp_path_factory):
+    from filelock import FileLock
+
+    with FileLock(str(CLUSTER_LOCK)):
+        yield from _cluster(tmp_path_factory)
+
+
+def _cluster(tmp_path_factory):
     port = _free_port()
     address = f"127.0.0.1:{port}"
     temp = f"/tmp/ray-{uuid.uuid4().hex[:8]}"  # short: Ray's socket paths must fit in 107 bytes
@@ -72,7 +85,7 @@ def cluster(tmp_path_factory):
                   logs / "head.log")
     procs = [head]
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a hang guard only: a busy machine may take minutes
         while len(_alive_nodes(address)) < 1:
             assert head.poll() is None and time.monotonic() < deadline, (logs / "head.log").read_text()[-2000:]
             time.sleep(1)
@@ -254,3 +267,30 @@ def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path):
     wrong = subprocess.run([str(BIN / "codelutra-data"), "build", "--replicas", "2"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300)
     assert wrong.returncode != 0 and "need --executor ray" in wrong.stderr
+
+
+@pytest.mark.slow
+def test_a_lost_replica_has_its_batches_generated_elsewhere_with_the_same_samples(cluster):
+    from codelutra_data.builders.execute import ClusterOptions, ExecOptions, LocalExecutor
+    from codelutra_data.builders.ray_executor import RayExecutor
+    from codelutra_data.builders.sampling import generation_work
+    from codelutra_data.builders.tasks import load_tasks
+    from codelutra_data.models.base import LazyBackend, SamplingParams
+
+    tasks = load_tasks("spider-dev", "train", 6)
+    sampling = SamplingParams(0.8, 0.95, 12, stop=("```",))
+    works = [generation_work([t], 2, sampling, 0) for t in tasks]
+    here = dict(LocalExecutor(ExecOptions()).generate(LazyBackend("transformers", "smollm2-135m", threads=1), works))
+    backend = LazyBackend("transformers", "smollm2-135m", threads=1)
+    executor = RayExecutor(ExecOptions(), ClusterOptions("ray", cluster["address"], replicas=2))
+    try:
+        got = {}
+        for i, outputs in executor.generate(backend, works):
+            if not got:
+                ray.kill(next(iter(executor._replicas.values()))[0], no_restart=True)
+            assert i not in got
+            got[i] = outputs
+        assert got == here  # every batch once, each as a local run makes it (seeded per batch)
+        assert backend.generated["completions"] == 12 and backend.loaded
+    finally:
+        executor.close()
