@@ -294,3 +294,27 @@ def test_a_lost_replica_has_its_batches_generated_elsewhere_with_the_same_sample
         assert backend.generated["completions"] == 12 and backend.loaded
     finally:
         executor.close()
+
+
+@pytest.mark.slow
+def test_refine_runs_its_builds_and_evals_on_the_cluster_and_resumes_on_another_executor(cluster, tmp_path):
+    args = ["refine", "--tasks", "spider-dev", "--iterations", "1", "--limit", "2", "--samples", "2",
+            "--reference-fallback", "--max-new-tokens", "24", "--max-steps", "1", "--train-batch-size", "2",
+            "--max-length", "384", "--eval-limit", "2", "--backend", "transformers", "--threads", "1",
+            "--out", str(tmp_path / "loop"), "--store", str(tmp_path / "r.duckdb"), "--name", "loop"]
+    done = _cli([*args, "--executor", "ray", "--ray-address", cluster["address"], "--replicas", "2", "--json"],
+                tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    state = json.loads(done.stdout)
+    import yaml
+
+    built = yaml.safe_load((Path(state["iterations"][1]["release"]) / "build_config.yaml").read_text())
+    assert built["stats"]["executor"]["name"] == "ray" and built["stats"]["executor"]["nodes"] == 2
+    for t in (0, 1):
+        for split in ("validation", "test"):
+            results = json.loads((tmp_path / "loop" / "evals" / f"it{t}-{split}" / "results.json").read_text())
+            assert results["executor"]["name"] == "ray" and results["executor"]["replicas"] == 2, (t, split)
+    # where the work ran is not part of the run's configuration: the finished loop resumes locally, nothing redone
+    again = _cli([*args, "--executor", "local", "--resume", "--json"], tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["iterations"] == state["iterations"]

@@ -62,7 +62,9 @@ _BUILD_FLAGS = {"limit": "limit", "samples": "samples", "pairs_per_task": "pairs
                 "reference_fallback": "reference_fallback", "max_new_tokens": "max_new_tokens",
                 "temperature": "temperature", "top_p": "top_p", "backend": "backend", "threads": "threads",
                 "gen_batch_size": "batch_size", "workers": "workers", "cpu_time_s": "cpu_time_s",
-                "max_rounds": "max_rounds", "trajectories_per_task": "trajectories_per_task", "reviser": "reviser"}
+                "max_rounds": "max_rounds", "trajectories_per_task": "trajectories_per_task", "reviser": "reviser",
+                "executor": "executor", "ray_address": "ray_address", "replicas": "replicas",
+                "sandbox_workers": "sandbox_workers"}
 _TRAIN_FLAGS = {"lora": "lora", "max_steps": "max_steps", "epochs": "epochs", "learning_rate": "learning_rate",
                 "train_batch_size": "batch_size", "max_length": "max_length", "beta": "beta",
                 "sft_weight": "sft_weight", "focal_alpha": "focal_alpha",
@@ -102,6 +104,10 @@ _TRAIN_FLAGS = {"lora": "lora", "max_steps": "max_steps", "epochs": "epochs", "l
 @click.option("--max-rounds", type=int, help="build, trajectories: revisions after the first attempt. [5]")
 @click.option("--trajectories-per-task", type=int, help="build, trajectories: [1]")
 @click.option("--reviser", help="build, trajectories: model spec that writes the fixes. [the current model]")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="build and eval: where the work runs (see `build --help`); never changes results, so --resume may switch it. [local]")
+@click.option("--ray-address", help="build and eval, ray: auto (the running cluster) or HOST:PORT. [a Ray instance per stage]")
+@click.option("--replicas", type=int, help="build and eval, ray: model replicas. [1]")
+@click.option("--sandbox-workers", type=int, help="build and eval, ray: sandbox processes across the cluster. [each node's CPUs]")
 @click.option("--lora/--no-lora", default=None, help="train: LoRA (merged after each iteration, so the next one samples a full model).")
 @click.option("--max-steps", type=int, help="train: optimizer steps per iteration (overrides --epochs).")
 @click.option("--epochs", type=float, help="train: [3]")

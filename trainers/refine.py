@@ -31,6 +31,10 @@ _TRAIN_FIXED = {"method", "data", "data_revision", "data_config", "split", "mode
 _EVAL_FIXED = {"suite", "split", "model", "samples", "predictions", "store", "out", "write_predictions", "seed"}
 # Options that do not change results, so a resumed loop may differ in them.
 _NOT_DETERMINING = {"resume", "push_to_hub", "private", "store"}
+# Where build and eval run (never what they produce), as for `build` and `eval` themselves.
+_WHERE = {"executor", "ray_address", "replicas", "sandbox_workers"}
+# The build's engine settings, which the evaluations use too unless the eval: section says otherwise.
+_SHARED_WITH_EVAL = ("backend", "threads", "cpu_time_s", "workers", *sorted(_WHERE))
 
 
 @dataclass
@@ -91,7 +95,10 @@ class RefineConfig:
         return self.name or re.sub(r"[^A-Za-z0-9._-]+", "-", f"refine-{Path(self.tasks).name}").strip("-")
 
     def determining(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_DETERMINING}
+        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_DETERMINING}
+        for section in ("build", "eval"):
+            values[section] = {k: v for k, v in values[section].items() if k not in _WHERE}
+        return values
 
 
 def decide(scores: list[float], patience: int) -> tuple[int, bool]:
@@ -401,7 +408,7 @@ def _evaluate(cfg: RefineConfig, out: Path, state: _State, t: int, log) -> None:
                    "seed": cfg.seed, "out": str(out / "evals" / f"it{t}-{split}")}
         if cfg.store:
             options["store"] = cfg.store
-        for shared in ("backend", "threads", "cpu_time_s", "workers"):  # the build's engine settings, unless eval: says
+        for shared in _SHARED_WITH_EVAL:
             if shared not in options and shared in cfg.build:
                 options[shared] = cfg.build[shared]
         EvalConfig(**options).validate()

@@ -33,7 +33,7 @@ SCALES = {
 }
 
 
-def _evaluate(model: str, out: Path, label: str, eval_limit: int, store: str | None, backend: str | None) -> dict:
+def _evaluate(model: str, out: Path, label: str, eval_limit: int, store: str | None, engine: dict) -> dict:
     from codelutra_data.trainers.refine import _eval_stage, in_own_process
 
     scores = {}
@@ -42,11 +42,9 @@ def _evaluate(model: str, out: Path, label: str, eval_limit: int, store: str | N
         if done.is_file():
             results = json.loads(done.read_text())
         else:
-            options = dict(suite="spider-dev", split=split, model=model, limit=eval_limit, out=str(done.parent))
+            options = dict(suite="spider-dev", split=split, model=model, limit=eval_limit, out=str(done.parent), **engine)
             if store:
                 options["store"] = store
-            if backend:
-                options["backend"] = backend
             results = in_own_process("eval", _eval_stage, options)
             results["timing"] = json.loads(done.read_text())["timing"]
         headline = results["metrics"][results["headline"]]
@@ -99,6 +97,9 @@ def main() -> None:
     parser.add_argument("--eval-limit", type=int, help="first N tasks of validation and of test (0 = all)")
     parser.add_argument("--backend", help="generation backend for builds and evals [auto]")
     parser.add_argument("--store", help="results store [results/results.duckdb]")
+    parser.add_argument("--executor", choices=("local", "ray"), help="where builds and evals run [local]")
+    parser.add_argument("--ray-address", help="with --executor ray: auto or HOST:PORT [a Ray instance per stage]")
+    parser.add_argument("--replicas", type=int, help="with --executor ray: model replicas [1]")
     parser.add_argument("--lora", action="store_true")
     parser.add_argument("--no-ablations", action="store_true")
     args = parser.parse_args()
@@ -109,7 +110,8 @@ def main() -> None:
     out = Path(args.out)
     from codelutra_data.trainers.refine import RefineConfig, run_refine
 
-    build = {"limit": scale["limit"], "samples": scale["samples"], **({"backend": args.backend} if args.backend else {})}
+    engine = {k: getattr(args, k) for k in ("backend", "executor", "ray_address", "replicas") if getattr(args, k)}
+    build = {"limit": scale["limit"], "samples": scale["samples"], **engine}
     train = {"lora": True} if args.lora else {}
     cfg = RefineConfig(tasks="spider-dev", iterations=scale["iterations"], patience=scale["iterations"],
                        out=str(out / "loop"), name="spider-refine", eval_limit=scale["eval_limit"], store=args.store,
@@ -129,8 +131,7 @@ def main() -> None:
             t0 = time.monotonic()
             model_dir = out / "models" / label.replace(" ", "-")
             report = _train(method, data, model_dir, train_options)
-            scores = _evaluate(str(model_dir), out, label.replace(" ", "-"), scale["eval_limit"], args.store,
-                               args.backend)
+            scores = _evaluate(str(model_dir), out, label.replace(" ", "-"), scale["eval_limit"], args.store, engine)
             rows.append({"model": f"{label} (iteration 1's data)", "pairs": report.get("pairs_used"), **scores,
                          "seconds": round(time.monotonic() - t0, 1)})
     summary = {"scale": {"name": args.scale, **scale, "lora": args.lora, "cpu": os.cpu_count()}, "rows": rows,
