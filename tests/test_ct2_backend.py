@@ -11,7 +11,7 @@ import pytest
 from codelutra_data.builders.sampling import prompt_for
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.models.base import SamplingParams, load_backend
-from codelutra_data.models.ct2 import shared_prefix
+from codelutra_data.models.ct2 import prune_stale, shared_prefix
 from codelutra_data.models.spec import resolve
 
 pytestmark = pytest.mark.slow
@@ -45,3 +45,22 @@ def test_greedy_output_is_identical_to_transformers_and_conversions_are_cached(t
     other = load_backend("ctranslate2", str(trained), batch_size=6)
     assert len(list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin"))) == 2
     assert other.generate(prompts[:2], 1, greedy, 0) == expected[:2]
+    # A conversion of a directory that is gone, or whose files changed (retrained), is pruned; the bundled stays.
+    cache = tmp_path / "cache" / "ctranslate2"
+    names = {p.parent.name for p in cache.glob("*/model.bin")}
+    (bundled_key,) = {p.parent.name for p in conversions}
+    (trained_key,) = names - {bundled_key}
+    for f in trained.iterdir():
+        f.unlink()
+    trained.rmdir()
+    retrained = tmp_path / "retrained"
+    retrained.mkdir()
+    for f in bundled.iterdir():
+        os.symlink(f, retrained / f.name)
+    load_backend("ctranslate2", str(retrained))  # a new conversion prunes the stale ones
+    names = {p.parent.name for p in cache.glob("*/model.bin")}
+    assert bundled_key in names and trained_key not in names and len(names) == 2
+    (retrained / "train_report.json").write_text("{}")  # the directory's files changed: its conversion is stale
+    assert prune_stale(cache) == list(names - {bundled_key})
+    assert {p.parent.name for p in cache.glob("*/model.bin")} == {bundled_key}
+    assert not [p for p in cache.iterdir() if p.name.startswith(".") and ".stale-" in p.name]

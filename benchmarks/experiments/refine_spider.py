@@ -143,7 +143,7 @@ def main() -> None:
         cell = {s: f"{100 * r[s]['value']:.1f}% [{100 * r[s]['ci95'][0]:.1f}, {100 * r[s]['ci95'][1]:.1f}]"
                 for s in ("validation", "test")}
         lines.append(f"| {r['model']} | {r['pairs'] if r['pairs'] is not None else ''} | {cell['validation']} | "
-                     f"{cell['test']} | {r['seconds']} |")
+                     f"{cell['test']} | {r['seconds']:.0f} |")
     (out / "experiment.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -10,6 +10,8 @@ done once and cached under the cache folder, keyed by the model's identity and f
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 from functools import lru_cache
@@ -23,12 +25,19 @@ from codelutra_data.paths import cache_dir
 from codelutra_data.records import Message, content_hash
 
 
+SOURCE = "source.json"  # in each conversion: what it was converted from, so a stale one can be recognised
+
+
 def conversion_key(ref: ModelRef) -> str:
     """The model's identity, and for a local directory its files (a retrained model gets a new conversion)."""
-    path = Path(ref.path)
+    return _key(ref.model_id, ref.revision, ref.path)
+
+
+def _key(model_id: str, revision: str | None, source: str) -> str:
+    path = Path(source)
     files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.iterdir() if p.is_file()) \
         if path.is_dir() else []
-    return content_hash(ref.model_id, ref.revision, str(path.resolve()) if path.is_dir() else ref.path, files)
+    return content_hash(model_id, revision, str(path.resolve()) if path.is_dir() else source, files)
 
 
 def converted(ref: ModelRef) -> Path:
@@ -48,12 +57,53 @@ def converted(ref: ModelRef) -> Path:
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{target.name}-"))
         try:
             TransformersConverter(ref.path).convert(str(tmp / "model"), quantization="float32", force=True)
+            source = {"model_id": ref.model_id, "revision": ref.revision, "path": ref.path}
+            (tmp / "model" / SOURCE).write_text(json.dumps(source), encoding="utf-8")
             (tmp / "model").rename(target)
         except Exception as exc:  # noqa: BLE001 - the converter raises many kinds; one line for the user
             raise UserError(f"cannot convert {ref.spec!r} for CTranslate2: {str(exc).splitlines()[0]}") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    prune_stale(root)
     return target
+
+
+def prune_stale(root: Path) -> list[str]:
+    """Delete the conversions nothing can ask for again: of model directories that are gone or whose files have
+    changed since (each is the model's size in float32, and a refine loop trains a new model every iteration).
+    Runs after each new conversion; one being made or pruned elsewhere (its lock held) is left alone."""
+    from filelock import FileLock, Timeout
+
+    removed = []
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            source = json.loads((folder / SOURCE).read_text(encoding="utf-8"))
+            path = Path(source["path"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # no record of its source (made by an older version): kept
+        if not (path.is_absolute() or path.exists()):
+            continue  # a Hub id or a spec, not a local directory
+        try:
+            if path.is_dir() and _key(source.get("model_id"), source.get("revision"), str(path)) == folder.name:
+                continue
+        except OSError:
+            pass
+        lock = FileLock(str(root / f".{folder.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            doomed = folder.with_name(f".{folder.name}.stale-{os.getpid()}")
+            folder.rename(doomed)  # gone at once for any reader; then deleted
+            shutil.rmtree(doomed, ignore_errors=True)
+            removed.append(folder.name)
+        finally:
+            lock.release()
+            Path(lock.lock_file).unlink(missing_ok=True)
+    return removed
 
 
 class CTranslate2Backend:
