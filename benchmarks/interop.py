@@ -4,10 +4,10 @@ Readers return candidate programs per task id and fail with one clear line on an
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from codelutra_data.errors import UserError
+from codelutra_data.files import atomic_write, read_jsonl
 from codelutra_data.records import Task
 
 BIRD_SEPARATOR = "\t----- bird -----\t"
@@ -23,26 +23,19 @@ def read_evalplus(path: str | Path, tasks: list[Task]) -> dict[str, list[str]]:
         raise UserError(f"samples file not found: {path}")
     by_id = {t.task_id: t for t in tasks}
     out: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "task_id" not in row:
-                raise UserError(f"{path}:{lineno}: expected an object with task_id and solution or completion")
-            task = by_id.get(str(row["task_id"]))
-            if task is None:
-                raise UserError(f"{path}:{lineno}: unknown task id {row['task_id']!r} for this suite")
-            if isinstance(row.get("solution"), str):
-                code = row["solution"]
-            elif isinstance(row.get("completion"), str):
-                code = task.metadata.get("code_prompt", "") + row["completion"]
-            else:
-                raise UserError(f"{path}:{lineno}: needs a `solution` or `completion` string")
-            out.setdefault(task.task_id, []).append(code)
+    for lineno, row in read_jsonl(path):
+        if "task_id" not in row:
+            raise UserError(f"{path}:{lineno}: expected an object with task_id and solution or completion")
+        task = by_id.get(str(row["task_id"]))
+        if task is None:
+            raise UserError(f"{path}:{lineno}: unknown task id {row['task_id']!r} for this suite")
+        if isinstance(row.get("solution"), str):
+            code = row["solution"]
+        elif isinstance(row.get("completion"), str):
+            code = task.metadata.get("code_prompt", "") + row["completion"]
+        else:
+            raise UserError(f"{path}:{lineno}: needs a `solution` or `completion` string")
+        out.setdefault(task.task_id, []).append(code)
     if not out:
         raise UserError(f"{path}: no samples in file")
     missing = [t.task_id for t in tasks if t.task_id not in out]
@@ -126,13 +119,6 @@ def read_predictions(path: str | Path, tasks: list[Task]) -> dict[str, list[str]
                     f".json file; EvalPlus samples go to --samples")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _one_line(sql: str) -> str:
     """A query on one line: line breaks and tabs become spaces (string literals keep their inner spacing)."""
     return sql.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ").strip()
@@ -148,12 +134,12 @@ def write_predictions(path: str | Path, tasks: list[Task], codes: dict[str, list
     one_line = lambda t: _one_line(codes[t.task_id][0] if codes[t.task_id] else "")  # noqa: E731
     if suffix == ".jsonl":
         lines = [json.dumps({"task_id": t.task_id, "solution": code}) for t in tasks for code in codes[t.task_id]]
-        _write_atomic(path, "".join(line + "\n" for line in lines))
+        atomic_write(path, "".join(line + "\n" for line in lines))
     elif suffix == ".txt":
-        _write_atomic(path, "".join(one_line(t) + "\n" for t in tasks))
+        atomic_write(path, "".join(one_line(t) + "\n" for t in tasks))
     elif suffix == ".json":
         data = {str(i): one_line(t) + BIRD_SEPARATOR + str(t.context.get("db_id", "")) for i, t in enumerate(tasks)}
-        _write_atomic(path, json.dumps(data, indent=1))
+        atomic_write(path, json.dumps(data, indent=1))
     else:
         raise UserError(f"unknown predictions format {suffix!r}: use .jsonl (EvalPlus), .txt (Spider) or .json (BIRD)")
     return path

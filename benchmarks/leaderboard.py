@@ -4,14 +4,13 @@ markdown, and as one self-contained HTML page (no network needed to view it)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codelutra_data.cards import render
 from codelutra_data.errors import UserError
-
-CARDS = Path(__file__).resolve().parent.parent / "cards"
+from codelutra_data.files import atomic_write
 
 
 @dataclass
@@ -107,22 +106,13 @@ def _chart(board: Board, width: int = 640, bar: int = 22, gap: int = 8, label_w:
 
 
 def render_html(rows: list[dict], out_dir: str | Path, title: str = "codelutra-data leaderboard") -> Path:
-    import jinja2
-
     from codelutra_data import __version__
 
     if not rows:
         raise UserError("the results store has no rows to show")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(CARDS)), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
-    page = env.get_template("leaderboard.html.j2").render(
+    page = render("leaderboard.html.j2",
         title=title, tool_version=__version__,
         boards=[{"id": f"board-{i}", "board": b, "chart": _chart(b),
                  "rows": [{**r, "trained": _trained(r), "sampling": _temperature(r), "date": str(r["date"])[:10]}
                           for r in b.rows]} for i, b in enumerate(boards(rows))])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".index.html.partial-{os.getpid()}"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out / "index.html")
-    return out / "index.html"
+    return atomic_write(Path(out_dir) / "index.html", page)

@@ -7,12 +7,8 @@ sandboxes, per-task results go to JSONL, and one row per metric goes to the resu
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
-import os
-import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,59 +18,51 @@ from codelutra_data import __version__
 from codelutra_data.benchmarks import interop, store
 from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_at_k, status_histogram
 from codelutra_data.benchmarks.suites import Suite, file_digest, load_suite
+from codelutra_data.builders.executors import ExecutorSettings
+from codelutra_data.builders.sampling import SamplingSettings
+from codelutra_data.config import Settings, group, setting, settings
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import default_threads
-from codelutra_data.records import Execution, Task, content_hash
+from codelutra_data.files import atomic_write
+from codelutra_data.machine import default_threads, machine
+from codelutra_data.models.engine import EngineSettings
+from codelutra_data.models.spec import ModelRef
+from codelutra_data.records import content_hash
+from codelutra_data.sandboxes.settings import SandboxSettings
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# Where results are written and how the work runs: not part of a result's identity (its config hash).
+NOT_HASHED = {"store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
+              "concurrency", "request_timeout_s", "threads", "tensor_parallel_size", *ExecutorSettings.layout()}
 
 
-@dataclass
-class EvalConfig:
+@settings
+class EvalConfig(Settings):
     """Everything that decides a result; `config_hash` is computed from it (minus where files are written)."""
 
-    suite: str
-    split: str | None = None  # None: the source's test split when it has one, else all tasks
-    limit: int = 0
-    model: str | None = None
-    backend: str = "auto"  # auto: ctranslate2 on CPU where installed, else transformers (resolved and recorded)
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    request_timeout_s: float = 120.0
-    threads: int | None = None  # CPU generation threads; default: OMP_NUM_THREADS, else the usable cores
-    tensor_parallel_size: int = 1  # vllm backend: GPUs per model
-    samples: str | None = None  # EvalPlus JSONL
-    predictions: str | None = None  # Spider pred.txt or BIRD JSON
-    n: int = 1
-    temperature: float = 0.0  # greedy, as in the papers
-    top_p: float = 1.0
-    max_new_tokens: int | None = None
-    k: tuple[int, ...] = (1,)
-    seed: int = 0
-    batch_size: int = 32
-    compare_mode: str = "spider"
-    cpu_time_s: float = 5.0
-    wall_time_s: float = 30.0
-    workers: int = 2
-    isolation: str = "bwrap"
-    min_reference_pass_rate: float = 0.95
-    allow_failing_references: bool = False
-    bootstrap_resamples: int = 2000
-    store: str = store.DEFAULT_STORE
-    out: str | None = None  # results folder; default results/runs/<config hash>/
-    write_predictions: str | None = None
-    executor: str = "local"  # local | ray: where generation and grading run (never what the result is)
-    ray_address: str | None = None
-    replicas: int = 1
-    sandbox_workers: int | None = None
+    suite: str = setting(help="spider-dev, humaneval, mbpp, a Spider/BIRD folder or a task .jsonl file.")
+    split: str | None = setting(None, "Split to grade; 'all' for every task.", shown="the source's test split, else all")
+    limit: int = setting(0, "Grade only the first N tasks of the split.", shown="0 = all")
+    model: str | None = setting(None, "Model to sample: bundled name, local directory (e.g. a trained model) or Hub id.")
+    engine: EngineSettings = group(EngineSettings)
+    samples: str | None = setting(None, "Grade an EvalPlus-format JSONL (task_id + solution or completion); no model.")
+    predictions: str | None = setting(None, "Grade SQL predictions: Spider pred.txt (one query a line, suite order) "
+                                      "or BIRD JSON.")
+    n: int = setting(1, "Samples per task.")
+    sampling: SamplingSettings = group(SamplingSettings, temperature=0.0, top_p=1.0)  # greedy, as in the papers
+    k: tuple[int, ...] = setting((1,), "pass@k values to report, k <= n, e.g. 1,5,10.", flags=("--k",), option=False)
+    seed: int = setting(0, "Sampling and bootstrap seed.")
+    sandbox: SandboxSettings = group(SandboxSettings)
+    min_reference_pass_rate: float = setting(0.95, "Refuse to record a result when fewer references pass.")
+    allow_failing_references: bool = setting(False, "Record anyway (the override is recorded).")
+    bootstrap_resamples: int = setting(2000, "Resamples for the 95% intervals.", option=False)
+    store: str = setting(store.DEFAULT_STORE, "Results store (DuckDB file).")
+    out: str | None = setting(None, "Folder for results.json and per_task.jsonl.",
+                              shown="<store folder>/runs/<config hash>")
+    write_predictions: str | None = setting(None, "Also write what was graded: .jsonl (EvalPlus), .txt (Spider) or "
+                                            ".json (BIRD).")
+    where: ExecutorSettings = group(ExecutorSettings)
 
-    def cluster(self):
-        from codelutra_data.builders.execute import ClusterOptions
-
-        return ClusterOptions(self.executor, self.ray_address, self.replicas, self.sandbox_workers)
-
-    def validate(self) -> None:
+    def check(self) -> None:
         sources = [x for x in (self.model, self.samples, self.predictions) if x]
         if len(sources) != 1:
             raise UserError("give exactly one of --model, --samples or --predictions (or --check-references)")
@@ -84,31 +72,15 @@ class EvalConfig:
             raise UserError("--k takes positive integers, e.g. --k 1,5,10")
         if self.model and max(self.k) > self.n:
             raise UserError(f"pass@{max(self.k)} needs --n {max(self.k)} or more samples per task (got --n {self.n})")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise UserError("sampling needs temperature >= 0 and 0 < top_p <= 1")
-        if self.model and self.n > 1 and self.temperature == 0:
+        if self.model and self.n > 1 and self.sampling.temperature == 0:
             raise UserError("--n above 1 needs --temperature above 0 (greedy decoding gives the same answer n times)")
         if not 0 <= self.min_reference_pass_rate <= 1:
             raise UserError("--min-reference-pass-rate must be between 0 and 1")
         if self.limit < 0:
             raise UserError("--limit must be 0 (all tasks) or more")
-        if self.backend == "openai" and not self.base_url:
-            raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        self.cluster().validate()
-
-    def server(self):
-        if self.backend != "openai":
-            return None
-        from codelutra_data.models.openai_api import ServerOptions
-
-        return ServerOptions(self.base_url or "", self.api_key_env, self.concurrency, self.request_timeout_s)
 
     def hashed(self) -> dict:
-        d = dataclasses.asdict(self)
-        for key in ("store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
-                    "concurrency", "request_timeout_s", "threads", "tensor_parallel_size", "executor", "ray_address",
-                    "replicas", "sandbox_workers"):
-            d.pop(key)
+        d = {k: v for k, v in self.flat().items() if k not in NOT_HASHED}
         d["k"] = sorted(set(self.k))
         return d
 
@@ -120,19 +92,9 @@ class EvalResult:
     out_dir: Path | None = None
 
 
-def machine() -> dict:
-    from codelutra_data.builders.build import cpu_name
-
-    return {"cpu": cpu_name(), "platform": f"{platform.system()} {platform.release()} ({platform.machine()})",
-            "python": sys.version.split()[0]}
-
-
-def model_info(spec: str, backend: str = "transformers", server=None) -> dict:
+def model_info(ref: ModelRef) -> dict:
     """Model id, revision and, for a model trained here, the dataset and method its card names. A local
     directory's revision is a fingerprint of its files, so two different models never share a result row."""
-    from codelutra_data.models.base import LazyBackend
-
-    ref = LazyBackend(backend, spec, server=server).ref
     info = {"model": ref.model_id, "model_revision": ref.revision, "model_path": ref.path, "base_model": "",
             "dataset": "", "dataset_version": "", "method": ""}
     path = Path(ref.path)
@@ -155,11 +117,11 @@ def _select_suite(cfg: EvalConfig) -> Suite:
     """The suite to grade. A predictions file with one entry per task of the whole source (e.g. a Spider
     dev `pred.txt` of 1034 lines, a BIRD `predict_dev.json`) grades the whole source in its own order,
     whatever the split: that is how the official evaluators read those files."""
-    suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.compare_mode)
+    suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.sandbox.compare_mode)
     if cfg.predictions and not cfg.limit:
         entries = interop.count_predictions(cfg.predictions)
         if entries is not None and entries != len(suite.tasks):
-            whole = load_suite(cfg.suite, "all", None, cfg.compare_mode)
+            whole = load_suite(cfg.suite, "all", None, cfg.sandbox.compare_mode)
             if entries == len(whole.tasks):
                 return whole
     return suite
@@ -176,93 +138,93 @@ def _candidates(cfg: EvalConfig, suite: Suite) -> dict[str, list[str]] | None:
     return None
 
 
-def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None, executor) -> tuple[dict[str, list[str]], dict]:
-    from codelutra_data.builders.build import DEFAULT_MAX_NEW_TOKENS
-    from codelutra_data.builders.execute import timed_generation
-    from codelutra_data.builders.sampling import generation_work, samples_from
-    from codelutra_data.models.base import LazyBackend, SamplingParams, generation_stats
+def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None, executor, backend,
+              timeouts: dict[str, float], timing: dict) -> tuple[dict[str, list[str]], list, dict]:
+    """Sample the model and grade each chunk as it arrives: the candidates per task, their executions in task
+    order, and what the results say about generation."""
+    from codelutra_data.builders.pipeline import sample_and_execute
+    from codelutra_data.models.engine import generation_stats
+    from codelutra_data.records import Execution, Sample
+    from codelutra_data.store import MemoryStore
 
-    timing: dict = {}
     started = time.monotonic()
-    backend = LazyBackend(cfg.backend, cfg.model, batch_size=cfg.batch_size, timing=timing,
-                          server=cfg.server(), threads=cfg.threads,
-                          tensor_parallel_size=cfg.tensor_parallel_size)
-    sampling = SamplingParams(cfg.temperature, cfg.top_p, cfg.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[suite.domain],
-                              stop=("```",))
-    codes: dict[str, list[str]] = {}
-    raw: dict[str, list[str]] = {}
-    tasks, done = suite.tasks, 0
-    chunk = max(1, cfg.batch_size // cfg.n)
-    parts = [tasks[start:start + chunk] for start in range(0, len(tasks), chunk)]
-    works = [generation_work(part, cfg.n, sampling, cfg.seed) for part in parts]
-    made: dict[int, list] = {}
-    for i, outputs in timed_generation(executor, backend, works, timing):
-        made[i] = samples_from(backend, parts[i], outputs, sampling, cfg.seed)
-        done += len(parts[i])
+    sampling = cfg.sampling.params(suite.domain)
+    memory, done = MemoryStore(), [0, 0]
+
+    def chunk_done(chunk, samples: list[Sample], _new: int, _executed: int) -> None:
+        done[0] += len(chunk)
+        done[1] += len(samples)
         if progress:
-            progress("generate", done, len(tasks))
-    for i in range(len(parts)):  # in task order, whichever replica finished first
-        for s in made[i]:
-            codes.setdefault(s.task_id, []).append(s.code)
-            raw.setdefault(s.task_id, []).append(s.raw_output)
+            progress("generate", done[0], len(suite.tasks))
+            progress("execute", done[1], len(suite.tasks) * cfg.n)
+
+    keys = sample_and_execute(executor, backend, suite.tasks, cfg.n, sampling, cfg.seed, cfg.engine.batch_size,
+                              memory, timeouts, timing, chunk_done)
+    samples = {t.task_id: [Sample.from_dict(memory.samples.get(k)) for k in keys[t.task_id]] for t in suite.tasks}
+    executions = [Execution.from_dict(memory.executions.get(k)) for t in suite.tasks for k in keys[t.task_id]]
     load_s = timing.get("model_load_s", 0.0)
-    return codes, {"sampling": sampling.to_dict(), "raw": raw, "model_load_s": load_s,
-                   "engine": generation_stats([backend], [], time.monotonic() - started - load_s)}
+    return ({t: [s.code for s in rows] for t, rows in samples.items()}, executions,
+            {"sampling": sampling.to_dict(), "raw": {t: [s.raw_output for s in rows] for t, rows in samples.items()},
+             "engine": generation_stats([backend], [], time.monotonic() - started - load_s)})
+
+
+def _grade(executor, suite: Suite, candidates: dict[str, list[str]], timeouts: dict[str, float],
+           progress: Progress | None) -> list:
+    items = [(t, f"{t.task_id}#{i}", code) for t in suite.tasks for i, code in enumerate(candidates[t.task_id])]
+    executions: list = [None] * len(items)
+    for done, (index, execution) in enumerate(executor.run_iter(items, timeouts), 1):
+        executions[index] = execution
+        if progress:
+            progress("execute", done, len(items))
+    return executions
 
 
 def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references_only: bool = False) -> EvalResult:
     """Grade and record. Everything that can be wrong with the input is found before anything is written."""
-    from codelutra_data.builders.execute import ExecOptions, check_references, make_executor, reference_timeouts
+    from codelutra_data.builders.executors import make_executor
+    from codelutra_data.builders.pipeline import References
 
     started = time.monotonic()
     if not check_references_only:
         cfg.validate()
+    timing: dict = {}
+    backend = None
     if cfg.model:
-        from codelutra_data.models.base import resolve_backend
+        from codelutra_data.models.engine import LazyBackend
 
-        cfg = dataclasses.replace(cfg, backend=resolve_backend(cfg.backend))
+        backend = LazyBackend(cfg.model, cfg.engine, timing)
+        cfg = EvalConfig(**{**cfg.__dict__, "engine": backend.engine})  # `auto` resolved: what the result records
     suite = _select_suite(cfg)
     candidates = None if check_references_only else _candidates(cfg, suite)
-    info = model_info(cfg.model, cfg.backend, cfg.server()) if cfg.model else {}
-    timing = {}
-    options = ExecOptions(cpu_time_s=cfg.cpu_time_s, wall_time_s=cfg.wall_time_s, workers=cfg.workers,
-                          isolation=cfg.isolation, compare_mode=cfg.compare_mode)
+    info = model_info(backend.ref) if backend else {}
     checked = [0]
 
-    def reference_done(_execution: Execution) -> None:
+    def reference_done(_execution) -> None:
         checked[0] += 1
         if progress:
             progress("references", checked[0], len(suite.tasks))
 
-    with make_executor(options, cfg.cluster()) as executor:
-        t0 = time.monotonic()
-        refs = check_references(executor, suite.tasks, progress=reference_done)
-        timing["references_s"] = time.monotonic() - t0
+    with make_executor(cfg.sandbox, cfg.where) as executor:
+        refs = References.check(executor, suite.tasks, progress=reference_done)
+        timing["references_s"] = refs.seconds
         ref_failures = [{"task_id": t.task_id, "status": e.status, "feedback": e.feedback[:200]}
-                        for t, e in zip(suite.tasks, refs) if e.status != "passed"]
-        ref_rate = 1 - len(ref_failures) / len(suite.tasks)
-        reference_report = {"pass_rate": ref_rate, "failures": ref_failures, "cpu_s": round(sum(e.cpu_s for e in refs), 3)}
+                        for t, e in refs.failures]
+        reference_report = {"pass_rate": refs.pass_rate, "failures": ref_failures,
+                            "cpu_s": round(sum(e.cpu_s for e in refs.executions), 3)}
         if check_references_only:
             return EvalResult({"suite": suite.describe(), "references": reference_report, "machine": machine()}, [])
-        if ref_rate < cfg.min_reference_pass_rate and not cfg.allow_failing_references:
-            first = ref_failures[0]
-            raise UserError(f"the suite's references pass on only {ref_rate:.1%} of {len(suite.tasks)} tasks "
-                            f"(first: {first['task_id']}: {first['status']}); no result is recorded. Check with "
-                            f"`eval --check-references`, or override with --allow-failing-references (recorded)")
+        if not cfg.allow_failing_references:
+            refs.require(cfg.min_reference_pass_rate, "the suite's references",
+                         "no result is recorded. Check with `eval --check-references`, or override with "
+                         "--allow-failing-references (recorded)")
+        timeouts = refs.timeouts(cfg.sandbox.cpu_time_s)
         generation = {}
-        if candidates is None:
-            t0 = time.monotonic()
-            candidates, generation = _generate(cfg, suite, progress, executor)
-            timing["generation_s"] = time.monotonic() - t0
-        limits = reference_timeouts(suite.tasks, refs, cfg.cpu_time_s)
-        items = [(t, f"{t.task_id}#{i}", code) for t in suite.tasks for i, code in enumerate(candidates[t.task_id])]
-        executions: list[Execution | None] = [None] * len(items)
         t0 = time.monotonic()
-        for done, (index, execution) in enumerate(executor.run_iter(items, limits), 1):
-            executions[index] = execution
-            if progress:
-                progress("execute", done, len(items))
-        timing["execution_s"] = time.monotonic() - t0
+        if candidates is None:
+            candidates, executions, generation = _generate(cfg, suite, progress, executor, backend, timeouts, timing)
+        else:
+            executions = _grade(executor, suite, candidates, timeouts, progress)
+            timing["execution_s"] = time.monotonic() - t0
         sandbox, sandbox_limits = executor.sandbox_info(suite.domain)
         executor_info = executor.describe()
 
@@ -298,15 +260,15 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
     config_hash = content_hash(hashed)
     out_dir = (Path(cfg.out) if cfg.out else Path(cfg.store).parent / "runs" / config_hash).resolve()
     results = {
-        "config_hash": config_hash, "config": dataclasses.asdict(cfg), "suite": suite.describe(), "n": n_min,
+        "config_hash": config_hash, "config": cfg.flat(), "suite": suite.describe(), "n": n_min,
         "source": source, "model": info, "sampling": generation.get("sampling"),
         "generation": generation.get("engine"),
         "metrics": metrics, "headline": suite.metric_name(ks[0]),
         "status_histogram": status_histogram(s for r in per_task for s in r["statuses"]),
         "references": {**reference_report, "override": bool(cfg.allow_failing_references
-                                                             and ref_rate < cfg.min_reference_pass_rate)},
+                                                             and refs.pass_rate < cfg.min_reference_pass_rate)},
         "sandbox": sandbox, "limits": sandbox_limits,
-        "machine": {**machine(), "threads": cfg.threads or default_threads()}, "executor": executor_info,
+        "machine": {**machine(), "threads": cfg.engine.threads or default_threads()}, "executor": executor_info,
         "tool_version": __version__,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "timing": {k: round(v, 2) for k, v in {**timing, "total_s": time.monotonic() - started}.items()},
@@ -320,12 +282,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
 
 
 def _write_results(out_dir: Path, results: dict, per_task: list[dict]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in (("per_task.jsonl", "".join(json.dumps(r) + "\n" for r in per_task)),
-                       ("results.json", json.dumps(results, indent=1, default=str))):
-        tmp = out_dir / f".{name}.partial-{os.getpid()}"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out_dir / name)
+    atomic_write(out_dir / "per_task.jsonl", "".join(json.dumps(r) + "\n" for r in per_task))
+    atomic_write(out_dir / "results.json", json.dumps(results, indent=1, default=str))
 
 
 def store_rows(results: dict) -> list[dict]:

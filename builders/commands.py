@@ -3,75 +3,29 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 
 import click
 
-from codelutra_data.config import load_yaml, merge
+from codelutra_data.builders.build_config import BuildConfig
+from codelutra_data.config import config_option, json_option, load, options
 
 
 @click.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of build options; flags override it.")
-@click.option("--tasks", help="Task source: a name (spider-dev, mbpp, humaneval), a Spider/BIRD folder, or a .jsonl file (SQL, Python or DS-1000 format). [spider-dev]")
-@click.option("--mode", type=click.Choice(["pairs", "trajectories"]), help="pairs: CodeLutra pass/fail pairs from independent samples; trajectories: CodeFlow debug trajectories and IterPref focal pairs. [pairs]")
-@click.option("--split", help="Split to use: train, test, validation, all, or auto (train if the source has one, else all). [auto]")
-@click.option("--limit", type=int, help="Use the first N tasks; 0 = all. [30]")
-@click.option("--samples", type=int, help="Samples per task (M). [8]")
-@click.option("--pairs-per-task", type=int, help="Pairs per task (K). [2]")
-@click.option("--seed", type=int, help="Seed for sampling and pairing. [0]")
-@click.option("--model", help="Bundled name (smollm2-135m), a local directory, or a Hub id. [smollm2-135m]")
-@click.option("--backend", help="Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf file on CPU), vllm (GPU), or openai (any OpenAI-compatible server). [auto: ctranslate2 on CPU, vllm on a GPU where installed, else transformers]")
-@click.option("--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--api-key-env", help="openai backend: environment variable holding the API key (never recorded). [OPENAI_API_KEY]")
-@click.option("--concurrency", type=int, help="openai backend: requests in flight. [8]")
-@click.option("--request-timeout", "request_timeout_s", type=float, help="openai backend: seconds per request before a retry. [120]")
-@click.option("--threads", type=int, help="CPU generation threads. [OMP_NUM_THREADS, else the cores this process may use]")
-@click.option("--tensor-parallel-size", type=int, help="vllm backend: GPUs per model. [1]")
-@click.option("--tokenizer", help="trajectories: model spec whose tokenizer measures focal pairs. [--model]")
-@click.option("--temperature", type=float, help="[0.8]")
-@click.option("--top-p", type=float, help="[0.95]")
-@click.option("--max-new-tokens", type=int, help="[128 for SQL, 384 for Python]")
-@click.option("--batch-size", type=int, help="Sequences generated per batch. [32]")
-@click.option("--compare-mode", type=click.Choice(["spider", "set", "ordered"]), help="SQL result comparison. [spider]")
-@click.option("--cpu-time", "--timeout", "cpu_time_s", type=float, help="Per-program CPU time limit in seconds; load on the machine does not change it (Python: up to 10x the reference's CPU time). [5]")
-@click.option("--wall-time", "wall_time_s", type=float, help="Wall-clock backstop per program for code that sleeps or blocks. [30]")
-@click.option("--workers", type=int, help="Sandbox worker processes. [2]")
-@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where the work runs: in this process, or on a Ray cluster (model replicas and sandbox pools as actors; pip install 'codelutra-data[ray]'). Results are the same. [local]")
-@click.option("--ray-address", help="ray: the cluster to join (auto: the one `ray start` runs here; or host:port). [a Ray instance started for this run]")
-@click.option("--replicas", type=int, help="ray: model replicas, one backend each (vllm replicas take --tensor-parallel-size GPUs, others --threads CPUs). [1]")
-@click.option("--sandbox-workers", type=int, help="ray: sandbox processes across the cluster, split over its nodes. [each node's CPUs]")
-@click.option("--isolation", type=click.Choice(["bwrap", "none"]), help="Python sandbox isolation; `none` runs model code unsandboxed. [bwrap]")
-@click.option("--memory-mb", type=int, help="Python: address-space budget per program in MiB. [1024]")
-@click.option("--min-reference-pass-rate", type=float, help="Refuse a task source whose reference solutions pass less often; 0 disables. [0.95]")
-@click.option("--reference-fallback/--no-reference-fallback", default=None,
-              help="Use the gold answer as the chosen side when no sample is correct.")
-@click.option("--include-timeouts/--no-include-timeouts", default=None,
-              help="Allow timed-out samples as rejected answers (off: timeouts depend on the machine).")
-@click.option("--trajectories-per-task", type=int, help="trajectories: independent debug trajectories per task. [1]")
-@click.option("--max-rounds", type=int, help="trajectories: revisions after the first attempt. [5]")
-@click.option("--reviser", help="trajectories: model spec that writes the fixes (e.g. a stronger model). [--model]")
-@click.option("--rejected", type=click.Choice(["random", "first", "last"]), help="trajectories: which earlier failing attempt is the rejected side (random is seeded). [random]")
-@click.option("--max-error-lines", type=int, help="trajectories: drop focal pairs with more error lines. [20]")
-@click.option("--max-pair-tokens", type=int, help="trajectories: drop focal pairs with a side longer than this many tokens. [2048]")
-@click.option("--max-repeats", type=int, help="trajectories: close a trajectory after this many resubmissions in a row. [2]")
-@click.option("--name", help="Release name. [<source>-<model>, plus -trajectories in that mode]")
-@click.option("--version", "version", help="Release version (semver). [next free patch, from 0.1.0]")
-@click.option("--runs-dir", help="Where run stores live. [runs]")
-@click.option("--releases-dir", help="Where releases are written. [releases]")
-@click.option("--resume", is_flag=True, default=None, help="Continue an interrupted build of the same config.")
+@config_option("build")
+@options(BuildConfig)
 @click.option("--push-to-hub", "push_to_hub", metavar="NAMESPACE/NAME",
               help="After the build, push the release to this Hub dataset repo (one commit + tag v<version>). "
                    "Without --version, the version follows the newest of the Hub's tags and the local releases.")
 @click.option("--private", is_flag=True, help="With --push-to-hub: create the repo private if it does not exist.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def build(config_file, as_json, push_to_hub, private, **options) -> None:
+@json_option()
+def build(config_file, as_json, push_to_hub, private, **flags) -> None:
     """Sample, execute and pair (or debug): build a versioned preference dataset."""
     from rich.console import Console
 
-    from codelutra_data.builders.build import BuildConfig, run_build
+    from codelutra_data.builders.build import run_build
 
-    cfg = merge(BuildConfig, load_yaml(config_file) if config_file else {}, options)
+    cfg = load(BuildConfig, config_file, flags)
     console = Console(stderr=True)
     quiet = as_json or not console.is_terminal
     if push_to_hub:
@@ -97,14 +51,13 @@ def _prepare_push(cfg, repo_id: str, console, quiet: bool):
     import dataclasses
 
     from codelutra_data.builders import publish
-    from codelutra_data.builders.build import default_name, local_versions
+    from codelutra_data.builders.release import local_versions
 
     cfg.validate()
     user = publish.check_can_push()
     if cfg.version or cfg.resume:
         return cfg
-    name = cfg.name or default_name(cfg)
-    version = publish.propose_version(repo_id, local_versions(cfg, name))
+    version = publish.propose_version(repo_id, local_versions(cfg.release_name, cfg.runs_dir, cfg.releases_dir))
     if not quiet:
         console.print(f"pushing to {repo_id} as {user}: building version {version}", markup=False)
     return dataclasses.replace(cfg, version=version)
@@ -138,16 +91,17 @@ def _quiet_hub_progress(quiet: bool) -> None:
 @click.option("--private", is_flag=True, help="Create the repo private if it does not exist.")
 @click.option("--dry-run", is_flag=True, help="Print the operations; send nothing (no token needed).")
 @click.option("--resume", is_flag=True, help="After a failed push: tag the release's commit if it was made.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 def push(release, repo_id, private, dry_run, resume, as_json) -> None:
     """Publish a release on the Hugging Face Hub: one commit with every file, then tag v<version>."""
     from rich.console import Console
 
     from codelutra_data.builders import publish
+    from codelutra_data.builders.release import read_release
 
     console = Console(stderr=True)
     if dry_run:
-        release_obj = publish.read_release(release)
+        release_obj = read_release(release)
         lines = publish.plan_lines(release_obj, repo_id)
         if as_json:
             click.echo(json.dumps({"dry_run": True, "repo": repo_id, "tag": release_obj.tag,

@@ -16,6 +16,8 @@ from typing import Callable
 from codelutra_data.builders.code_equivalence import canonical, cosmetic_equal, same_structure
 from codelutra_data.builders.extract import LOCATORS
 from codelutra_data.builders.spans import error_lines, line_spans
+from codelutra_data.errors import UserError
+from codelutra_data.models.spec import resolve
 from codelutra_data.records import Pair, Task, Trajectory, content_hash
 
 REJECTED_RULES = ("random", "first", "last")
@@ -145,3 +147,20 @@ def focal_pairs(tasks: dict[str, Task], trajectories: list[Trajectory], options:
         if reason:
             reasons[reason] += 1
     return pairs, reasons
+
+
+def token_counter(spec: str) -> Callable[[str], int]:
+    """Token counts in a model's own tokenizer, for the length filter (loaded before any work: a model without a
+    tokenizer fails first)."""
+    from transformers import AutoTokenizer
+
+    try:
+        ref = resolve(spec)
+    except UserError:
+        raise UserError(f"cannot measure focal pairs in {spec!r}'s tokenizer: pass --tokenizer with a local or "
+                        f"Hub model that shares it (a served model name is not a tokenizer)") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref.path)
+    except OSError as exc:
+        raise UserError(f"cannot load the tokenizer of {spec!r}: {str(exc).splitlines()[0]}") from None
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])

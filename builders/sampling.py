@@ -1,14 +1,37 @@
-"""Turn tasks into Samples with a model backend; every sample is keyed by what determines it."""
+"""Turn tasks into Samples with a model backend; every sample is keyed by what determines it. The sampling
+settings (one group, shared by build, eval and refine's builds) live here too."""
 
 from __future__ import annotations
 
 from codelutra_data.builders.extract import EXTRACTORS
 from codelutra_data.builders.prompts import template_hash
+from codelutra_data.config import Settings, setting, settings
+from codelutra_data.errors import UserError
 from codelutra_data.models.base import Backend, Completion, GenerationWork, SamplingParams
 from codelutra_data.records import Sample, Task, content_hash
 
 SQL_PREFILL = "```sql\n"
 PREFILLS = {"sql": SQL_PREFILL, "python": "```python\n"}
+DEFAULT_MAX_NEW_TOKENS = {"sql": 128, "python": 384}
+STOP = ("```",)  # the answer's code fence closes: nothing after it is code
+
+
+@settings(frozen=True)
+class SamplingSettings(Settings):
+    """How answers are sampled (`eval` defaults to greedy, `build` to temperature 0.8)."""
+
+    temperature: float = setting(0.8, "Sampling temperature; 0 is greedy.")
+    top_p: float = setting(0.95, "Nucleus sampling: keep the most likely tokens up to this total probability.")
+    max_new_tokens: int | None = setting(None, "Tokens generated per answer at most.",
+                                         shown="128 for SQL, 384 for Python")
+
+    def check(self) -> None:
+        if not 0 < self.top_p <= 1 or self.temperature < 0 or (self.max_new_tokens or 1) < 1:
+            raise UserError("sampling needs temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1")
+
+    def params(self, domain: str) -> SamplingParams:
+        tokens = self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[domain]
+        return SamplingParams(self.temperature, self.top_p, tokens, stop=STOP)
 
 
 def prompt_for(task: Task) -> list[dict]:

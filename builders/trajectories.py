@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from codelutra_data.builders.code_equivalence import canonical
-from codelutra_data.builders.execute import Executor, timed_generation
+from codelutra_data.builders.executors import Executor, timed_generation
 from codelutra_data.builders.extract import EXTRACTORS
 from codelutra_data.builders.feedback import (attempts_shown, conversation, feedback_id, feedback_message,
                                                repeat_notice)
-from codelutra_data.builders.sampling import PREFILLS, generation_work, sample_key, samples_from
+from codelutra_data.builders.pipeline import sample_and_execute
+from codelutra_data.builders.sampling import PREFILLS
 from codelutra_data.models.base import Backend, GenerationWork, SamplingParams
 from codelutra_data.records import Execution, Sample, Task, Trajectory, content_hash
 from codelutra_data.store import MemoryStore
@@ -164,28 +165,14 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
             store.executions.append(e.to_dict() for e in results)
 
     # Round 0: ordinary samples, chunked by task exactly as the pair builder does.
-    per_chunk = max(1, options.batch_size // n)
-    keys = {t.task_id: [sample_key(t, backend.name, backend.ref.model_id, backend.ref.revision, sampling,
-                                   options.seed, i, 0) for i in range(n)] for t in tasks}
-    chunks = [list(tasks[start:start + per_chunk]) for start in range(0, len(tasks), per_chunk)]
-    missing = [c for c in chunks if any(k not in store.samples for t in c for k in keys[t.task_id])]
-
-    def first_attempts(chunk: list[Task], new: int) -> None:
-        samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
-        execute(samples, {})
+    def first_attempts(chunk: list[Task], samples: list[Sample], new: int, _executed: int) -> None:
         for s in samples:
             _advance(by_task[s.task_id][s.sample_index], s, Execution.from_dict(store.executions.get(s.sample_id)),
                      -1, options.max_rounds, options.max_repeats)
         report(0, new, [store.executions.get(s.sample_id)["status"] for s in samples])
 
-    for chunk in chunks:
-        if not any(chunk is c for c in missing):
-            first_attempts(chunk, 0)
-    works = [generation_work(c, n, sampling, options.seed) for c in missing]
-    for i, outputs in timed_generation(executor, backend, works, timing):
-        new = store.samples.append(s.to_dict() for s in samples_from(backend, missing[i], outputs, sampling,
-                                                                     options.seed))
-        first_attempts(missing[i], new)
+    sample_and_execute(executor, backend, tasks, n, sampling, options.seed, options.batch_size, store, timeouts or {},
+                       timing, first_attempts)
 
     # Rounds 1..max_rounds: revisions of every open trajectory, batched across tasks; a round's chunks are
     # independent, so they are generated together (in parallel on a cluster) and advanced as each finishes.

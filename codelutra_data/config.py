@@ -1,18 +1,287 @@
-"""Config files: YAML mapping onto a dataclass, with command-line values taking precedence."""
+"""Settings: dataclasses that are at once the Python API, the YAML config file and the command line (TRL's
+config dataclasses are the model).
+
+A field made with `setting()` carries its help text, its flags where they are not `--the-field-name`, its choices
+and, where the default needs words ("auto: ..."), how `--help` shows it. `options()` turns a settings class into
+click options, `load()` builds one from defaults < a YAML file < the flags given, and `validate()` checks every
+value's type before the class's own rules, so a bad value is one line wherever it came from.
+
+Groups that several commands share (the model engine, sampling, the sandbox, where the work runs) are settings
+classes nested in the commands' configurations with `group()`. Their fields keep flat names wherever a user writes
+them: YAML keys, flags, and the constructor (`BuildConfig(batch_size=8)` reaches `cfg.engine.batch_size`), and
+`cfg.batch_size` reads it back. `flat()` is the configuration as users write it, and what releases and results
+record.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 
 from codelutra_data.errors import UserError
 
-T = TypeVar("T")
+T = TypeVar("T", bound="Settings")
 
 
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] = (),  # noqa: A002
+            choices: tuple[str, ...] | None = None, shown: str | None = None, negatable: bool = False,
+            factory: Callable[[], Any] | None = None, option: bool = True) -> Any:
+    """A field with what `--help` says about it. `shown` replaces the default in the help text; `negatable`
+    gives a boolean a `--no-` form; `option=False` keeps a field out of the command line (YAML and Python only)."""
+    metadata = {"help": help, "flags": tuple(flags), "choices": tuple(choices) if choices else None,
+                "shown": shown, "negatable": negatable, "option": option}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def group(cls: type, **defaults: Any) -> Any:
+    """A nested settings group, with this configuration's own defaults for some of its fields."""
+    return dataclasses.field(default_factory=functools.partial(cls, **defaults), metadata={"group": cls})
+
+
+def settings(cls: type[T] | None = None, *, frozen: bool = False):
+    """Make a Settings subclass a dataclass whose constructor also takes its groups' fields by their flat names."""
+
+    def wrap(klass: type[T]) -> type[T]:
+        klass = dataclasses.dataclass(frozen=frozen)(klass)
+        klass._layout_cache = None
+        if not any(_is_group(f) for f in dataclasses.fields(klass)):
+            return klass
+        generated = klass.__init__
+
+        @functools.wraps(generated)
+        def __init__(self, *args, **kwargs):
+            loose: dict[str, dict] = {}
+            for name in list(kwargs):
+                path = klass.layout().get(name)
+                if path:
+                    loose.setdefault(path[0], {})[name] = kwargs.pop(name)
+            by_name = {f.name: f for f in dataclasses.fields(klass)}
+            for attr, values in loose.items():
+                base = kwargs.get(attr)
+                if base is None:
+                    base = by_name[attr].default_factory()
+                kwargs[attr] = dataclasses.replace(base, **values)
+            generated(self, *args, **kwargs)
+
+        klass.__init__ = __init__
+        return klass
+
+    return wrap(cls) if cls is not None else wrap
+
+
+def _is_group(f: dataclasses.Field) -> bool:
+    return "group" in f.metadata
+
+
+class Settings:
+    """Base of every settings class; see the module docstring."""
+
+    _layout_cache: dict[str, tuple[str, ...]] | None = None
+
+    @classmethod
+    def layout(cls) -> dict[str, tuple[str, ...]]:
+        """Flat name -> the group attributes leading to it (empty for the class's own fields), in field order."""
+        if cls.__dict__.get("_layout_cache") is None:
+            layout: dict[str, tuple[str, ...]] = {}
+            for f in dataclasses.fields(cls):
+                inner = {f.name: ()} if not _is_group(f) else {
+                    name: (f.name, *path) for name, path in f.metadata["group"].layout().items()}
+                for name, path in inner.items():
+                    if name in layout:
+                        raise TypeError(f"{cls.__name__}: setting {name!r} is defined twice")
+                    layout[name] = path
+            cls._layout_cache = layout
+        return cls._layout_cache
+
+    @classmethod
+    def fields_by_name(cls) -> dict[str, tuple[dataclasses.Field, Any]]:
+        """Flat name -> (its field, its default in this class), groups' defaults as this class sets them."""
+        out: dict[str, tuple[dataclasses.Field, Any]] = {}
+        defaults = cls._defaults()
+        for f in dataclasses.fields(cls):
+            if _is_group(f):
+                grouped = f.metadata["group"].fields_by_name()
+                instance = defaults[f.name]
+                out.update({name: (field, instance.get(name)) for name, (field, _) in grouped.items()})
+            else:
+                out[f.name] = (f, defaults[f.name])
+        return out
+
+    @classmethod
+    def _defaults(cls) -> dict[str, Any]:
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                values[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                values[f.name] = f.default_factory()
+            else:
+                values[f.name] = None
+        return values
+
+    def get(self, name: str) -> Any:
+        target: Any = self
+        for attr in type(self).layout()[name]:
+            target = getattr(target, attr)
+        return getattr(target, name)
+
+    def __getattr__(self, name: str) -> Any:
+        path = type(self).layout().get(name) if not name.startswith("__") else None
+        if not path:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        target: Any = self
+        for attr in path:
+            target = object.__getattribute__(target, attr)
+        return getattr(target, name)
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its flat name, groups in place: the configuration as users write and read it."""
+        return {name: self.get(name) for name in type(self).layout()}
+
+    def validate(self) -> None:
+        """Types first (a YAML string where a number belongs), then each group's rules, then this class's."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if _is_group(f):
+                value.validate()
+            elif not _fits(value, hints[f.name]):
+                raise UserError(f"{_label(f)} must be {_describe(hints[f.name])}, got {value!r}")
+        self.check()
+
+    def check(self) -> None:
+        """This class's own rules (ranges, choices, combinations); types are checked before."""
+
+    @classmethod
+    def file_values(cls, values: dict) -> dict:
+        """A config file's values before the flags are laid over them (a class may move old spellings here)."""
+        return values
+
+
+def _label(f: dataclasses.Field) -> str:
+    flags = f.metadata.get("flags") or (f"--{f.name.replace('_', '-')}",)
+    return f"{f.name} ({flags[0]})" if f.metadata.get("option", True) and "help" in f.metadata else f.name
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arm) for arm in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        return isinstance(value, (tuple, list)) and all(_fits(v, args[0]) for v in value)
+    if origin is not None:
+        return isinstance(value, origin)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arm) for arm in typing.get_args(hint) if arm is not type(None))
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping"}
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(hint)[0])}s"
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+# ------------------------------------------------------------------------------------------ the command line
+def _click_type(hint: Any):
+    import click
+
+    arms = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else [hint]
+    base = arms[0] if len(arms) == 1 else str
+    return {int: click.INT, float: click.FLOAT}.get(base, click.STRING)
+
+
+def _shown(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def options(cls: type[Settings], *, only: tuple[str, ...] | None = None, flags: dict[str, tuple[str, ...]] | None = None,
+            section: str | None = None, label: str = "") -> Callable:
+    """Click options for a settings class's fields (all, or `only` these), in field order. `flags` renames a
+    field's flags for this command; `section` prefixes the parameter names (`train__batch_size`) for a
+    configuration that takes another command's options as a section, and `label` prefixes their help."""
+    import click
+
+    hints: dict[str, Any] = {}
+    for owner in _classes(cls):
+        hints.update(typing.get_type_hints(owner))
+    decorators = []
+    for name, (f, default) in cls.fields_by_name().items():
+        meta = f.metadata
+        if "help" not in meta or not meta["option"] or (only is not None and name not in only):
+            continue
+        decls = list((flags or {}).get(name) or meta["flags"] or (f"--{name.replace('_', '-')}",))
+        param = f"{section}__{name}" if section else name
+        shown = meta["shown"] if meta["shown"] is not None else _shown(default)
+        text = label + meta["help"] + (f" [{shown}]" if shown else "")
+        hint = hints[name]
+        if hint is bool:
+            if meta["negatable"]:
+                decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
+                decorators.append(click.option(*decls, param, default=None, help=text))
+            else:
+                decorators.append(click.option(*decls, param, is_flag=True, default=None, help=text))
+        elif meta["choices"]:
+            decorators.append(click.option(*decls, param, type=click.Choice(meta["choices"]), help=text))
+        else:
+            decorators.append(click.option(*decls, param, type=_click_type(hint), help=text))
+
+    def apply(fn: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+
+    return apply
+
+
+def _classes(cls: type[Settings]) -> list[type]:
+    out = [cls]
+    for f in dataclasses.fields(cls):
+        if _is_group(f):
+            out += _classes(f.metadata["group"])
+    return out
+
+
+def config_option(what: str) -> Callable:
+    import click
+
+    return click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                        help=f"YAML file of {what} options; flags override it.")
+
+
+def json_option(what: str = "the result") -> Callable:
+    import click
+
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
+
+
+# ------------------------------------------------------------------------------------------ files and flags
 def load_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
@@ -27,10 +296,25 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def merge(cls: type[T], file_values: dict, overrides: dict[str, Any]) -> T:
-    """Build `cls` from defaults < config file < explicit overrides (None means 'not given')."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    """Build `cls` from defaults < config file < explicit overrides (None means 'not given'). Overrides named
+    `section__name` (see `options`) go into the dict field `section`."""
+    names = set(cls.layout())
+    file_values = cls.file_values(file_values)
     unknown = sorted(set(file_values) - names)
     if unknown:
         raise UserError(f"unknown config option(s): {', '.join(unknown)}")
-    values = {**file_values, **{k: v for k, v in overrides.items() if v is not None and k in names}}
+    values = dict(file_values)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        section, _, name = key.partition("__")
+        if name and section in names:
+            values[section] = {**(values.get(section) or {}), name: value}
+        elif key in names:
+            values[key] = value
     return cls(**values)
+
+
+def load(cls: type[T], config_file: str | None, overrides: dict[str, Any]) -> T:
+    """The configuration a command runs with: defaults < the YAML file < the flags given."""
+    return merge(cls, load_yaml(config_file) if config_file else {}, overrides)

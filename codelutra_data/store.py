@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from codelutra_data.files import atomic_write
+
 
 class JsonlTable:
     """One append-only table: a JSONL file whose records carry a unique key field (in memory only when
@@ -83,9 +85,7 @@ class RunStore:
         return json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
 
     def write_state(self, state: dict) -> None:
-        tmp = self.state_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, self.state_path)
+        atomic_write(self.state_path, json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
 class MemoryStore:

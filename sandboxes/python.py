@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 
 from codelutra_data.errors import SandboxError, UserError
 from codelutra_data.records import STATUSES, Execution
+from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
 from codelutra_data.sandboxes.isolation import ISOLATIONS, SANDBOX_ENV, bwrap_command, detect, readonly_roots
 from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
@@ -68,14 +69,6 @@ class PyJob:
     mode: str = "function"
     insert_offset: int = -1
     cpu_time_s: float | None = None  # this job's CPU limit when it differs from the sandbox's (slow references)
-
-    @classmethod
-    def for_task(cls, task, key: str, code: str | None, cpu_time_s: float | None = None) -> "PyJob":
-        ctx = task.context
-        return cls(key=key, code=code, tests=tuple((src, bool(t)) for src, t in ctx["tests"]),
-                   entry_point=ctx.get("entry_point") or None, setup=ctx.get("setup", ""),
-                   test_setup=ctx.get("test_setup", ""), mode=ctx.get("mode", "function"),
-                   insert_offset=int(ctx.get("insert_offset", -1)), cpu_time_s=cpu_time_s)
 
     def payload(self) -> dict:
         return {"code": self.code, "tests": [list(t) for t in self.tests], "entry_point": self.entry_point,
@@ -154,8 +147,9 @@ def _execution(job: PyJob, verdict, sandbox: str, limits: dict) -> Execution:
 
 
 @dataclass
-class PythonSandbox:
-    """`run(jobs) -> executions`. Raises only for a broken sandbox (SandboxError), never for a bad program."""
+class PythonSandbox(Sandbox):
+    """`run_iter(jobs)` in warm bubblewrap workers. Raises only for a broken sandbox (SandboxError), never for a
+    bad program."""
 
     limits: PythonLimits = field(default_factory=PythonLimits)
     workers: int | None = None
@@ -202,25 +196,12 @@ class PythonSandbox:
         return limits
 
     def run_iter(self, jobs: Sequence[PyJob]) -> Iterator[tuple[int, Execution]]:
-        """Yield (index, execution) as jobs finish: progress for long batches."""
         units = [(job.payload(), self._limits_for(job)) for job in jobs]
         for index, verdict in self._pool.map(units, deadline=lambda u: u[1]["wall_time_s"] + OUTER_MARGIN_S):
             yield index, _execution(jobs[index], verdict, self.name, units[index][1])
-
-    def run(self, jobs: Sequence[PyJob]) -> list[Execution]:
-        out: list[Execution | None] = [None] * len(jobs)
-        for index, execution in self.run_iter(jobs):
-            out[index] = execution
-        return out  # type: ignore[return-value]
 
     def close(self) -> None:
         self._pool.close()
         for path in self._scratch:
             shutil.rmtree(path, ignore_errors=True)
         self._scratch.clear()
-
-    def __enter__(self) -> "PythonSandbox":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

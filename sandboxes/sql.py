@@ -17,14 +17,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 from urllib.parse import quote
 
 from codelutra_data.records import Execution
-from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
+from codelutra_data.sandboxes.base import Sandbox
+from codelutra_data.sandboxes.limits import (DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, REFERENCE_CPU_FACTOR,
+                                             check_time_limits)
 from codelutra_data.sandboxes.compare import MODES, describe_difference, order_matters, prepare_query, results_equal
-from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
+from codelutra_data.sandboxes.pool import HardTimeout, WorkerPool
 
 ENGINES = ("sqlite", "duckdb")
 FEEDBACK_LIMIT = 600
@@ -285,8 +286,8 @@ def table_columns(engine: str, db_path: str) -> dict[str, list[str]]:
 # ---------------------------------------------------------------- judging (runs inside pool workers)
 @lru_cache(maxsize=512)
 def _gold_rows(engine: str, db_path: str, gold: str, mode: str, limits: SqlLimits, mtime: float):
-    gold_limits = SqlLimits(limits.cpu_time_s * 4, limits.wall_time_s * 4, limits.max_rows * 10, limits.max_bytes * 4,
-                            limits.memory_mb)
+    gold_limits = SqlLimits(limits.cpu_time_s * REFERENCE_CPU_FACTOR, limits.wall_time_s * REFERENCE_CPU_FACTOR,
+                            limits.max_rows * 10, limits.max_bytes * 4, limits.memory_mb)
     return run_query(engine, db_path, prepare_query(gold, mode), gold_limits)
 
 
@@ -330,8 +331,8 @@ def judge_unit(unit: tuple[list[SqlJob], SqlLimits]) -> list[dict]:
     return [judge(job, limits) for job in jobs]
 
 
-class SqlSandbox:
-    """`run(jobs) -> executions`, through a bounded pool of worker processes. Never raises for a bad query."""
+class SqlSandbox(Sandbox):
+    """`run_iter(jobs)` through a bounded pool of worker processes. Never raises for a bad query."""
 
     name = "sql"
 
@@ -340,54 +341,42 @@ class SqlSandbox:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self._pool: WorkerPool | None = None
 
-    def _units(self, jobs: Sequence[SqlJob]) -> list[list[SqlJob]]:
-        groups: dict[tuple, list[SqlJob]] = {}
-        for job in jobs:
+    def _units(self, jobs: Sequence[SqlJob]) -> list[list[int]]:
+        """Job indices grouped by task (engine, database, gold query, mode): a unit runs the gold query once."""
+        groups: dict[tuple, list[int]] = {}
+        for index, job in enumerate(jobs):
             if job.engine not in ENGINES:
                 raise ValueError(f"unknown SQL engine {job.engine!r}; expected one of {ENGINES}")
             if job.mode not in MODES:
                 raise ValueError(f"unknown comparison mode {job.mode!r}; expected one of {MODES}")
-            groups.setdefault((job.engine, job.db_path, job.gold, job.mode), []).append(job)
+            groups.setdefault((job.engine, job.db_path, job.gold, job.mode), []).append(index)
         return list(groups.values())
 
-    def run_iter(self, jobs: Sequence[SqlJob]) -> Iterator[list[Execution]]:
-        """Yield the executions of each task group as it finishes (for progress bars)."""
+    def run_iter(self, jobs: Sequence[SqlJob]) -> Iterator[tuple[int, Execution]]:
         if self._pool is None:
             self._pool = WorkerPool("codelutra_data.sandboxes.sql:judge_unit", workers=self.workers)
-        units = [(u, self.limits) for u in self._units(jobs)]
+        groups = self._units(jobs)
+        units = [([jobs[i] for i in group], self.limits) for group in groups]
         outer = lambda unit: 10.0 + self.limits.wall_time_s * (4 + len(unit[0]))  # noqa: E731
-        broken: list[SqlJob] = []
-        for index, result in self._pool.map(units, outer):
+        broken: list[int] = []
+        for u, result in self._pool.map(units, outer):
             if isinstance(result, list):
-                yield [Execution.from_dict(r) for r in result]
+                yield from ((i, Execution.from_dict(r)) for i, r in zip(groups[u], result))
             else:
-                broken.extend(units[index][0])
+                broken.extend(groups[u])
         # A unit the pool had to kill is rerun one job at a time, so one hostile query cannot fail its siblings.
-        retry = [([job], self.limits) for job in broken]
-        if not retry:
-            return
-        for index, result in self._pool.map(retry, outer):
+        retry = [([jobs[i]], self.limits) for i in broken]
+        for u, result in (self._pool.map(retry, outer) if retry else ()):
             if isinstance(result, list):
-                yield [Execution.from_dict(r) for r in result]
+                yield broken[u], Execution.from_dict(result[0])
                 continue
-            job = retry[index][0][0]
+            job = jobs[broken[u]]
             status = "timeout" if isinstance(result, HardTimeout) else "sandbox_error"
-            yield [Execution(sample_id=job.key, status=status, tests_passed=0, tests_total=1,
-                             feedback=str(result)[:FEEDBACK_LIMIT], error_lines=[], duration_s=0.0,
-                             sandbox=job.engine, limits=asdict(self.limits), compare_mode=job.mode)]
-
-    def run(self, jobs: Sequence[SqlJob]) -> list[Execution]:
-        """Executions in the order of `jobs`."""
-        by_key = {e.sample_id: e for group in self.run_iter(jobs) for e in group}
-        return [by_key[j.key] for j in jobs]
+            yield broken[u], Execution(sample_id=job.key, status=status, tests_passed=0, tests_total=1,
+                                       feedback=str(result)[:FEEDBACK_LIMIT], error_lines=[], duration_s=0.0,
+                                       sandbox=job.engine, limits=asdict(self.limits), compare_mode=job.mode)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
-
-    def __enter__(self) -> "SqlSandbox":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

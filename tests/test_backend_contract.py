@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from codelutra_data.models.base import Completion, SamplingParams, load_backend
-from codelutra_data.models.openai_api import ServerOptions
+from codelutra_data.models.base import Completion, SamplingParams
+from codelutra_data.models.engine import load_backend
 
 PROMPTS = [[{"role": "system", "content": "You write SQLite queries. Answer with one query in a sql code block."},
             {"role": "user", "content": q},
@@ -33,8 +33,7 @@ def llama_url():
 
 def _backend(name: str, request):
     if name == "openai":
-        return load_backend("openai", "smollm2-135m", server=ServerOptions(request.getfixturevalue("llama_url"),
-                                                                          concurrency=4))
+        return load_backend("openai", "smollm2-135m", base_url=request.getfixturevalue("llama_url"), concurrency=4)
     return load_backend(name, "smollm2-135m", batch_size=8, threads=1)
 
 

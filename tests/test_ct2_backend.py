@@ -10,7 +10,8 @@ import pytest
 
 from codelutra_data.builders.sampling import prompt_for
 from codelutra_data.builders.tasks import load_tasks
-from codelutra_data.models.base import SamplingParams, load_backend
+from codelutra_data.models.base import SamplingParams
+from codelutra_data.models.engine import load_backend
 from codelutra_data.models.ct2 import prune_stale, shared_prefix
 from codelutra_data.models.spec import resolve
 

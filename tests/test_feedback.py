@@ -6,13 +6,14 @@ import re
 
 import pytest
 
-from codelutra_data.builders.execute import ExecOptions, Executor
+from codelutra_data.builders.executors import LocalExecutor
+from codelutra_data.sandboxes.settings import SandboxSettings, job_for
 from codelutra_data.builders.feedback import (MESSAGE_LIMIT, attempts_shown, conversation, feedback_id,
                                                feedback_message, repeat_notice, revision_turn)
 from codelutra_data.builders.tasks.python_sources import python_jsonl_task
 from codelutra_data.builders.tasks.sql_sources import make_sql_task
 from codelutra_data.records import STATUSES
-from codelutra_data.sandboxes.python import PyJob, _execution
+from codelutra_data.sandboxes.python import _execution
 from codelutra_data.sandboxes.pool import WorkerLost
 
 # Nothing of our own harness may leak into what the model reads.
@@ -34,10 +35,10 @@ PY_PROGRAMS = {
 def py_results():
     task = python_jsonl_task({"task_id": "add", "prompt": "Write add(a, b).", "tests": PY_TESTS,
                               "reference": PY_PROGRAMS["passed"], "entry_point": "add"}, 1, "demo.jsonl")
-    with Executor(ExecOptions(cpu_time_s=2.0, workers=2)) as executor:
+    with LocalExecutor(SandboxSettings(cpu_time_s=2.0, workers=2)) as executor:
         items = [(task, name, code) for name, code in PY_PROGRAMS.items()]
         executions = dict(zip(PY_PROGRAMS, executor.run(items)))
-    job = PyJob.for_task(task, "lost", PY_PROGRAMS["passed"])
+    job = job_for(task, "lost", PY_PROGRAMS["passed"], SandboxSettings())
     executions["sandbox_error"] = _execution(job, WorkerLost("worker died twice"), "python-bwrap", {"cpu_time_s": 2.0, "wall_time_s": 30.0})
     return task, executions
 
@@ -76,7 +77,7 @@ def test_returned_values_are_bounded_and_never_run_program_code(tmp_path):
     text = "def add(a, b):\n    return 'x' * 5000\n"
     task = python_jsonl_task({"task_id": "add", "prompt": "p", "tests": PY_TESTS, "reference": PY_PROGRAMS["passed"],
                               "entry_point": "add"}, 1, "demo.jsonl")
-    with Executor(ExecOptions(cpu_time_s=3.0, workers=1)) as executor:
+    with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=1)) as executor:
         sneaky, big, long_text = executor.run([(task, "a", hostile), (task, "b", huge), (task, "c", text)])
     assert sneaky.status == "wrong_answer" and sneaky.returned == "<Sneaky object>"
     assert big.status == "wrong_answer" and big.returned.startswith("[0, 1, 2") and len(big.returned) <= 200
@@ -109,7 +110,7 @@ def sql_results(tmp_path_factory):
         "oom": "SELECT randomblob(600 * 1024 * 1024)",
         "no_code": None,
     }
-    with Executor(ExecOptions(cpu_time_s=1.0, workers=2)) as executor:
+    with LocalExecutor(SandboxSettings(cpu_time_s=1.0, workers=2)) as executor:
         executions = dict(zip(programs, executor.run([(task, n, c) for n, c in programs.items()])))
         executions["sandbox_error"] = executor.run([(missing_task, "x", "SELECT 1")])[0]
     programs["sandbox_error"] = "SELECT 1"
@@ -156,7 +157,7 @@ def test_feedback_is_bounded_for_huge_errors(tmp_path):
     task = python_jsonl_task({"task_id": "add", "prompt": "p", "tests": PY_TESTS, "reference": PY_PROGRAMS["passed"],
                               "entry_point": "add"}, 1, "demo.jsonl")
     program = "def add(a, b):\n    raise RuntimeError('x' * 100000)\n"
-    with Executor(ExecOptions(cpu_time_s=3.0, workers=1)) as executor:
+    with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=1)) as executor:
         (execution,) = executor.run([(task, "big", program)])
     message = feedback_message(task, program, execution)
     check_bounded(message)
@@ -170,7 +171,7 @@ def test_returned_numpy_and_pandas_values_are_shown_unless_they_hold_objects():
                            "            pass\ndef f():\n    return pd.Series([Loop()])"}
     task = python_jsonl_task({"task_id": "f", "prompt": "p", "tests": ["assert f() is None"],
                               "reference": "def f():\n    return None", "entry_point": "f"}, 1, "demo.jsonl")
-    with Executor(ExecOptions(cpu_time_s=3.0, workers=1)) as executor:
+    with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=1)) as executor:
         results = dict(zip(programs, executor.run([(task, n, c) for n, c in programs.items()])))
     assert {e.status for e in results.values()} == {"wrong_answer"}
     assert results["array"].returned == "array([0, 1, 2])"

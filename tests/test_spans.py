@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from codelutra_data.builders.execute import ExecOptions, Executor
+from codelutra_data.builders.executors import LocalExecutor
+from codelutra_data.sandboxes.settings import SandboxSettings
 from codelutra_data.builders.extract import extract_python, extract_sql
 from codelutra_data.builders.spans import error_lines, error_spans, lcs_line_indices, line_spans
 from focal_pairs import focal_pairs, tasks_by_id
@@ -40,7 +41,7 @@ def test_focal_pairs_are_real():
     tasks = tasks_by_id()
     pairs = focal_pairs()
     assert {p.domain for p in pairs} == {"sql", "python"}
-    with Executor(ExecOptions(workers=1)) as executor:
+    with LocalExecutor(SandboxSettings(workers=1)) as executor:
         for domain, extract in (("python", extract_python), ("sql", extract_sql)):
             chosen = [p for p in pairs if p.domain == domain]
             items = []

@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from codelutra_data.builders.execute import ExecOptions, Executor
+from codelutra_data.builders.executors import LocalExecutor
+from codelutra_data.sandboxes.settings import SandboxSettings
 from codelutra_data.builders.tasks.python_sources import python_jsonl_task
 from codelutra_data.builders.trajectories import (TrajectoryOptions, run_trajectories, sft_messages,
                                                   trajectory_stats)
@@ -61,7 +62,7 @@ def tasks():
 
 @pytest.fixture(scope="module")
 def executor():
-    with Executor(ExecOptions(cpu_time_s=3.0, workers=2)) as ex:
+    with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=2)) as ex:
         yield ex
 
 

@@ -15,8 +15,7 @@ import urllib.request
 
 import pytest
 
-from codelutra_data.models.base import load_backend
-from codelutra_data.models.openai_api import ServerOptions
+from codelutra_data.models.engine import load_backend
 from codelutra_data.models.spec import resolve
 from test_backend_contract import check_contract
 
@@ -74,7 +73,7 @@ def vllm_server():
 def test_openai_backend_against_vllm_serve(vllm_server):
     with urllib.request.urlopen(f"{vllm_server}/models", timeout=30) as r:
         assert [m["id"] for m in json.loads(r.read())["data"]] == ["smollm2-135m"]
-    backend = load_backend("openai", "smollm2-135m", server=ServerOptions(vllm_server, concurrency=4))
+    backend = load_backend("openai", "smollm2-135m", base_url=vllm_server, concurrency=4)
     check_contract(backend)
     assert backend.prefill_mode == "continued"  # vLLM continued the opened turn: no fallback was needed
 

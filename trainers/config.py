@@ -2,50 +2,53 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from codelutra_data.config import Settings, setting, settings
 from codelutra_data.errors import UserError
 
 METHODS = ("codelutra", "focal", "dpo", "sft")
 
 
-@dataclass
-class TrainConfig:
-    method: str = "codelutra"
-    data: str = ""  # a release directory, a pairs .parquet/.jsonl file, or a Hub dataset id
-    data_revision: str | None = None  # Hub only: a tag such as v0.1.0
-    data_config: str | None = None  # the release's config to read; None: `pairs`, else `focal_pairs`
-    split: str = "train"
-    limit: int | None = None  # use the first N pairs
-    model: str = "smollm2-135m"
-    out: str = ""
+@settings
+class TrainConfig(Settings):
+    method: str = setting("codelutra", "codelutra (DPO + SFT term), focal (IterPref Target-DPO on error lines), dpo, "
+                          "or sft.")
+    data: str = setting("", "A release directory (releases/NAME/VERSION), a pairs .parquet/.jsonl file, or a Hub "
+                        "dataset id.", shown="")
+    data_revision: str | None = setting(None, "Hub datasets only: the revision (tag) to load.")
+    data_config: str | None = setting(None, "The release's config of pairs to read: pairs or focal_pairs.",
+                                      shown="pairs if present, else focal_pairs")
+    split: str = setting("train", "Split of the pairs to train on.")
+    limit: int | None = setting(None, "Use the first N pairs.")
+    model: str = setting("smollm2-135m", "Bundled name (smollm2-135m), a local directory, or a Hub id.")
+    out: str = setting("", "Directory to write the trained model to (must not exist).", shown="")
     # Losses (REFERENCE: β=0.1, λ=α=1).
-    beta: float = 0.1
-    sft_weight: float = 1.0  # λ: codelutra's NLL(chosen) weight
-    focal_alpha: float = 1.0  # α: focal's NLL(chosen) weight; 0 = Target-DPO, >0 = Target-RPO
+    beta: float = setting(0.1, "DPO β.")
+    sft_weight: float = setting(1.0, "codelutra: λ, weight of NLL(chosen).")
+    focal_alpha: float = setting(1.0, "focal: α, weight of NLL(chosen); 0 = Target-DPO.")
     # Optimisation (REFERENCE, IterPref: lr 1e-5, cosine, 3% warmup, 3 epochs, max length 2048).
-    learning_rate: float | None = None  # None: 1e-5 full fine-tuning, 1e-4 LoRA
-    epochs: float = 3.0
-    max_steps: int = -1
-    batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    max_length: int = 2048
-    warmup_ratio: float = 0.03
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    gradient_checkpointing: bool = False
-    precompute_ref: bool = False
-    seed: int = 0
-    logging_steps: int = 1
+    learning_rate: float | None = setting(None, "Learning rate.", shown="1e-5 full fine-tuning, 1e-4 LoRA")
+    epochs: float = setting(3.0, "Passes over the data.")
+    max_steps: int = setting(-1, "Stop after N optimizer steps (overrides --epochs).", shown="")
+    batch_size: int = setting(4, "Pairs per device step.")
+    gradient_accumulation_steps: int = setting(1, "Steps whose gradients add up to one update.")
+    max_length: int = setting(2048, "Tokens per prompt+completion; longer pairs are truncated, pairs whose prompt "
+                              "fills it are dropped and counted.")
+    warmup_ratio: float = setting(0.03, "Share of the steps spent warming the learning rate up.")
+    lr_scheduler: str = setting("cosine", "Learning-rate schedule (transformers' names).")
+    weight_decay: float = setting(0.0, "AdamW weight decay.", option=False)
+    gradient_checkpointing: bool = setting(False, "Less memory, about a third slower.", negatable=True)
+    precompute_ref: bool = setting(False, "Compute reference log-probs once before training.", negatable=True)
+    seed: int = setting(0, "Seed for data order and initialisation.")
+    logging_steps: int = setting(1, "Log every N steps.", option=False)
     # LoRA (peft); the output is the adapter unless `merge` is set.
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target: str = "all-linear"
-    merge: bool = False
+    lora: bool = setting(False, "Train a LoRA adapter (peft) instead of all weights.", negatable=True)
+    lora_r: int = setting(16, "LoRA rank.")
+    lora_alpha: int = setting(32, "LoRA scaling α.")
+    lora_dropout: float = setting(0.05, "LoRA dropout.")
+    lora_target: str = setting("all-linear", "Modules LoRA adapts.")
+    merge: bool = setting(False, "With --lora: write the merged full model instead of the adapter.", negatable=True)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.method not in METHODS:
             raise UserError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         if not self.data:

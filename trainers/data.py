@@ -6,19 +6,15 @@ the focal loss also drop pairs whose error spans were truncated away.
 
 from __future__ import annotations
 
-import glob
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from codelutra_data.builders.release import PAIR_CONFIGS, pair_files
 from codelutra_data.errors import UserError
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
+from codelutra_data.files import read_jsonl
+from codelutra_data.models.spec import HUB_ID
 
 @dataclass
 class DataInfo:
@@ -43,25 +39,13 @@ class Selection:
                 **dict(self.notes)}
 
 
-def _read_files(files: list[str]) -> list[dict]:
+def _read_files(files: list[Path]) -> list[dict]:
     import pyarrow.parquet as pq
 
     rows: list[dict] = []
     for f in files:
-        if f.endswith(".parquet"):
-            rows.extend(pq.read_table(f).to_pylist())
-        else:
-            with open(f, encoding="utf-8") as fh:
-                for n, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            rows.append(json.loads(line))
-                        except json.JSONDecodeError as exc:
-                            raise UserError(f"{f}:{n}: not valid JSON ({exc.msg})") from None
+        rows.extend(pq.read_table(f).to_pylist() if f.suffix == ".parquet" else [row for _, row in read_jsonl(f)])
     return rows
-
-
-PAIR_CONFIGS = ("pairs", "focal_pairs")
 
 
 def load_pairs(data: str, split: str = "train", revision: str | None = None,
@@ -72,31 +56,14 @@ def load_pairs(data: str, split: str = "train", revision: str | None = None,
         raise UserError(f"unknown data config {config!r}: use one of {', '.join(PAIR_CONFIGS)}")
     path = Path(data).expanduser()
     if path.is_dir():
-        present = [c for c in PAIR_CONFIGS if (path / c).is_dir()]
-        if config is None and not present:
-            raise UserError(f"{data} is not a release: it has no pairs/ or focal_pairs/ folder "
-                            f"(expected releases/NAME/VERSION)")
-        chosen = config or present[0]
-        if chosen not in present:
-            raise UserError(f"release {data} has no {chosen}/ config (it has: {', '.join(present) or 'none'})")
-        pairs_dir = path / chosen
-        files = sorted(glob.glob(str(pairs_dir / f"{split}-*.parquet")))
-        if not files:
-            have = sorted({Path(f).name.split("-")[0] for f in glob.glob(str(pairs_dir / "*.parquet"))})
-            raise UserError(f"release {data} has no {split!r} split of {chosen} (it has: {', '.join(have) or 'none'})")
-        name, version, build_id = path.parent.name, path.name, ""
-        config_file = path / "build_config.yaml"
-        if config_file.is_file():
-            info = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-            cfg = info.get("config") or {}
-            name, version = cfg.get("name", name), cfg.get("version", version)
-            build_id = info.get("build_id", "")
-        return _read_files(files), DataInfo(name, str(version), str(path.resolve()), split, build_id)
+        files, release = pair_files(path, split, config)
+        return _read_files(files), DataInfo(release["name"], release["version"], str(path.resolve()), split,
+                                            release["build_id"])
     if path.is_file():
         if path.suffix not in (".parquet", ".jsonl", ".json"):
             raise UserError(f"{data}: expected a release directory, a .parquet or a .jsonl file of pairs")
-        return _read_files([str(path)]), DataInfo(path.stem, "", str(path.resolve()), split)
-    if _HUB_ID.match(data) and not data.startswith((".", "/")):
+        return _read_files([path]), DataInfo(path.stem, "", str(path.resolve()), split)
+    if HUB_ID.match(data) and not data.startswith((".", "/")):
         import datasets
 
         try:

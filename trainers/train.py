@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import importlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -15,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from codelutra_data import __version__
+from codelutra_data.cards import card, render
 from codelutra_data.errors import UserError
+from codelutra_data.files import atomic_directory
+from codelutra_data.machine import cpu_name
 from codelutra_data.trainers.config import TrainConfig
-
-CARDS = Path(__file__).resolve().parent.parent / "cards"
 _KEPT_METRICS = ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected",
                  "logps/chosen", "logps/rejected", "mean_token_accuracy", "entropy", "learning_rate", "grad_norm")
 
@@ -73,11 +71,6 @@ def final_metrics(log_history: list[dict]) -> dict:
 
 
 def render_model_card(context: dict) -> str:
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(CARDS)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
-    body = env.get_template("model_card.md.j2").render(**context)
     meta = {
         "base_model": context["base_model"]["model_id"],
         "library_name": "peft" if context["output_kind"] == "lora-adapter" else "transformers",
@@ -85,8 +78,7 @@ def render_model_card(context: dict) -> str:
         "tags": ["codelutra-data", "trl", context["method"], "code"] + (["lora"] if context["config"]["lora"] else []),
         "datasets": [context["data"]["name"]],
     }
-    header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
-    return f"---\n{header}---\n\n{body}"
+    return card(meta, render("model_card.md.j2", **context))
 
 
 def _versions() -> dict:
@@ -109,9 +101,9 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     except ImportError:
         raise UserError("training needs TRL and peft: pip install 'codelutra-data[train]'") from None
     from codelutra_data.models.spec import resolve
-    from codelutra_data.builders.build import cpu_name
     from codelutra_data.trainers.data import check_columns, load_pairs
 
+    cfg.validate()
     out = Path(cfg.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"output {out} already exists; models are never overwritten (choose another --out)")
@@ -129,10 +121,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     if not selection.rows:
         raise UserError(f"nothing to train on: every pair was dropped ({dropped}); raise --max-length")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_directory(out) as tmp:
         ref_model = None
         if cfg.method != "sft" and not cfg.lora and not cfg.precompute_ref:
             ref_model = load_model(ref.path)[0]  # the same weights and revision as the policy
@@ -160,12 +149,5 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
             "versions": _versions(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         (tmp / "README.md").write_text(render_model_card(context), encoding="utf-8")
-        (tmp / "train_report.json").write_text(json.dumps({k: v for k, v in context.items()}, indent=1,
-                                                          default=str), encoding="utf-8")
-        if out.exists():
-            out.rmdir()  # an empty directory the user made; checked above
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "train_report.json").write_text(json.dumps(context, indent=1, default=str), encoding="utf-8")
     return TrainResult(out, report)

@@ -20,16 +20,16 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-
-from codelutra_data.builders.build import BuildConfig, run_build
+from codelutra_data.builders.build import run_build
+from codelutra_data.builders.build_config import BuildConfig
+from codelutra_data.builders.release import release_stats
 
 
 def _build(cfg: BuildConfig) -> dict:
     """Stats of the release: reused when it exists, resumed when a run of it was interrupted."""
     release = Path(cfg.releases_dir) / cfg.name / cfg.version
     if release.exists():
-        return yaml.safe_load((release / "build_config.yaml").read_text())["stats"]
+        return release_stats(release)
     run = Path(cfg.runs_dir) / cfg.name / cfg.version
     cfg.resume = run.exists()
     return run_build(cfg).stats

@@ -34,7 +34,8 @@ SCALES = {
 
 
 def _evaluate(model: str, out: Path, label: str, eval_limit: int, store: str | None, engine: dict) -> dict:
-    from codelutra_data.trainers.refine import _eval_stage, in_own_process
+    from codelutra_data.benchmarks.runner import EvalConfig
+    from codelutra_data.trainers.refine import run_stage
 
     scores = {}
     for split in ("validation", "test"):
@@ -45,7 +46,7 @@ def _evaluate(model: str, out: Path, label: str, eval_limit: int, store: str | N
             options = dict(suite="spider-dev", split=split, model=model, limit=eval_limit, out=str(done.parent), **engine)
             if store:
                 options["store"] = store
-            results = in_own_process("eval", _eval_stage, options)
+            results = run_stage("eval", EvalConfig(**options))
             results["timing"] = json.loads(done.read_text())["timing"]
         headline = results["metrics"][results["headline"]]
         scores[split] = {"value": headline["value"], "ci95": headline["ci95"], "tasks": results["suite"]["tasks"],
@@ -78,13 +79,14 @@ def _gold_pairs(release: Path, target: Path) -> Path:
 def _train(method: str, data: str, out_dir: Path, train_options: dict) -> dict:
     import shutil
 
-    from codelutra_data.trainers.refine import _train_stage, in_own_process
+    from codelutra_data.trainers.config import TrainConfig
+    from codelutra_data.trainers.refine import run_stage
 
     if (out_dir / "train_report.json").is_file():
         return json.loads((out_dir / "train_report.json").read_text())["report"]
     for stale in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    return in_own_process("train", _train_stage, {"method": method, "data": data, "out": str(out_dir), **train_options})
+    return run_stage("train", TrainConfig(method=method, data=data, out=str(out_dir), **train_options))
 
 
 def main() -> None:
@@ -111,11 +113,11 @@ def main() -> None:
     from codelutra_data.trainers.refine import RefineConfig, run_refine
 
     engine = {k: getattr(args, k) for k in ("backend", "executor", "ray_address", "replicas") if getattr(args, k)}
-    build = {"limit": scale["limit"], "samples": scale["samples"], **engine}
+    build = {"limit": scale["limit"], "samples": scale["samples"]}
     train = {"lora": True} if args.lora else {}
     cfg = RefineConfig(tasks="spider-dev", iterations=scale["iterations"], patience=scale["iterations"],
                        out=str(out / "loop"), name="spider-refine", eval_limit=scale["eval_limit"], store=args.store,
-                       resume=(out / "loop" / "refine.json").exists(), build=build, train=train)
+                       resume=(out / "loop" / "refine.json").exists(), build=build, train=train, **engine)
     started = time.monotonic()
     state = run_refine(cfg, log=lambda m: print(m, flush=True)).state
     rows = []

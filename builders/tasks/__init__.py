@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from codelutra_data.errors import UserError
+from codelutra_data.files import read_jsonl
 from codelutra_data.records import Task
 
 
@@ -38,38 +39,22 @@ def _registry() -> dict[str, SourceInfo]:
     }
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object")
-            rows.append((lineno, item))
-    if not rows:
-        raise UserError(f"{path}: no tasks in file")
-    return rows
-
-
 def load_jsonl(path: Path) -> list[Task]:
     """A JSONL task file; its format is told by the first record: DS-1000 (`code_context`), Python
     (`tests`), else text-to-SQL (`question`, `db`, `gold`)."""
     from codelutra_data.builders.tasks import python_sources as py
     from codelutra_data.builders.tasks import sql_sources as sql
 
-    rows = _read_jsonl(path)
+    rows = read_jsonl(path)
+    if not rows:
+        raise UserError(f"{path}: no tasks in file")
     first = rows[0][1]
     if "code_context" in first:
         tasks = [py.ds1000_task(row, n, str(path)) for n, row in rows]
     elif "tests" in first:
         tasks = [py.python_jsonl_task(row, n, str(path)) for n, row in rows]
     else:
-        return sql.load_sql_jsonl(path)
+        return sql.load_sql_jsonl(path, rows)
     ids = [t.task_id for t in tasks]
     if len(set(ids)) != len(ids):
         raise UserError(f"{path}: duplicate task ids")

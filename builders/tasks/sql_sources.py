@@ -147,33 +147,22 @@ def load_spider_folder(folder: Path) -> list[Task]:
     return tasks
 
 
-def load_sql_jsonl(path: Path) -> list[Task]:
-    """One task a line: {"question", "db" (path to .sqlite/.duckdb, relative to the file), "gold"
-    (or "query"/"sql"), optional "id", "split", "hint"}."""
+def load_sql_jsonl(path: Path, items: list[tuple[int, dict]]) -> list[Task]:
+    """One task a line (`items`: the file's objects by line number): {"question", "db" (path to .sqlite/.duckdb,
+    relative to the file), "gold" (or "query"/"sql"), optional "id", "split", "hint"}."""
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object")
-            gold = item.get("gold") or item.get("query") or item.get("sql")
-            for name, value in (("question", item.get("question")), ("db", item.get("db")), ("gold", gold)):
-                if not value or not isinstance(value, str):
-                    raise UserError(f"{path}:{lineno}: missing or empty field {name!r}")
-            db = Path(item["db"])
-            db = db if db.is_absolute() else path.parent / db
-            if not db.is_file():
-                raise UserError(f"{path}:{lineno}: database not found: {db}")
-            rows.append({"id": str(item.get("id") or f"{path.stem}-{lineno:05d}"), "db_id": db.stem, "db": db,
-                         "question": item["question"], "query": gold, "hint": item.get("hint", ""),
-                         **({"split": item["split"]} if item.get("split") else {}), "lineno": lineno})
-    if not rows:
-        raise UserError(f"{path}: no tasks in file")
+    for lineno, item in items:
+        gold = item.get("gold") or item.get("query") or item.get("sql")
+        for name, value in (("question", item.get("question")), ("db", item.get("db")), ("gold", gold)):
+            if not value or not isinstance(value, str):
+                raise UserError(f"{path}:{lineno}: missing or empty field {name!r}")
+        db = Path(item["db"])
+        db = db if db.is_absolute() else path.parent / db
+        if not db.is_file():
+            raise UserError(f"{path}:{lineno}: database not found: {db}")
+        rows.append({"id": str(item.get("id") or f"{path.stem}-{lineno:05d}"), "db_id": db.stem, "db": db,
+                     "question": item["question"], "query": gold, "hint": item.get("hint", ""),
+                     **({"split": item["split"]} if item.get("split") else {}), "lineno": lineno})
     _with_splits(rows)
     tasks = []
     for r in rows:

@@ -18,9 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import Completion, SamplingParams, default_threads
+from codelutra_data.machine import default_threads
+from codelutra_data.models.base import Completion, LocalWeights, SamplingParams
 from codelutra_data.models.hf import cut_at_stop
-from codelutra_data.models.spec import ModelRef
+from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.paths import cache_dir
 from codelutra_data.records import Message, content_hash
 
@@ -106,9 +107,22 @@ def prune_stale(root: Path) -> list[str]:
     return removed
 
 
-class CTranslate2Backend:
+class CTranslate2Backend(LocalWeights):
     name = "ctranslate2"
     seeded = False  # its worker thread keeps one random stream per process
+    exactness = "float32: greedy output token-identical to transformers (tested)"
+    requires = ("ctranslate2", "pip install ctranslate2 (a dependency of codelutra-data: reinstall it)")
+
+    @classmethod
+    def load(cls, spec: str, engine) -> "CTranslate2Backend":
+        return cls(resolve(spec), batch_size=engine.batch_size, threads=engine.threads)
+
+    @classmethod
+    def describe(cls) -> str:
+        from importlib.metadata import version
+
+        return (f"ctranslate2 {version('ctranslate2')}, CPU float32: greedy output identical to transformers; "
+                f"sampling is not reproducible from the seed")
 
     def __init__(self, ref: ModelRef, batch_size: int = 32, threads: int | None = None):
         try:

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import Completion, SamplingParams, default_threads
-from codelutra_data.models.spec import ModelRef
+from codelutra_data.machine import default_threads
+from codelutra_data.models.base import Completion, LocalWeights, SamplingParams
+from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
 
-class TransformersBackend:
+class TransformersBackend(LocalWeights):
     name = "transformers"
     seeded = True
+    exactness = "the reference engine (float32 on CPU, bfloat16 on GPU)"
+    requires = None  # torch and transformers are dependencies of codelutra-data
+
+    @classmethod
+    def load(cls, spec: str, engine) -> "TransformersBackend":
+        return cls(resolve(spec), batch_size=engine.batch_size, threads=engine.threads)
+
+    @classmethod
+    def describe(cls) -> str:
+        from importlib.metadata import version
+
+        import torch
+
+        device = f"CUDA ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
+        return (f"torch {torch.__version__}, transformers {version('transformers')}, on {device}, "
+                f"{default_threads()} CPU thread(s)")
 
     def __init__(self, ref: ModelRef, batch_size: int = 32, device: str | None = None, threads: int | None = None):
         import torch

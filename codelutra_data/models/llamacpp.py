@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import Completion, SamplingParams, default_threads
+from codelutra_data.machine import default_threads
+from codelutra_data.models.base import Completion, SamplingParams
 from codelutra_data.models.spec import BUNDLED, ModelRef
 from codelutra_data.paths import cache_dir
 from codelutra_data.records import Message, content_hash
@@ -134,6 +135,22 @@ class LlamaCppServer:
 class LlamaCppBackend:
     name = "llamacpp"
     seeded = False  # batch composition changes llama.cpp's numerics
+    exactness = "quantized GGUF weights: not exact, output differs from the float32 engines"
+    requires = ("xllamacpp", "pip install 'codelutra-data[llamacpp]'")
+
+    @classmethod
+    def model_ref(cls, spec: str, engine) -> ModelRef:
+        return gguf_ref(spec)
+
+    @classmethod
+    def load(cls, spec: str, engine) -> "LlamaCppBackend":
+        return cls(spec, batch_size=engine.batch_size, threads=engine.threads)
+
+    @classmethod
+    def describe(cls) -> str:
+        from importlib.metadata import version
+
+        return f"xllamacpp {version('xllamacpp')}: GGUF files on CPU through llama.cpp's server (quantized weights: not exact)"
 
     def __init__(self, spec: str, batch_size: int = 32, threads: int | None = None):
         from codelutra_data.models.openai_api import OpenAIBackend, ServerOptions

@@ -64,6 +64,21 @@ def _cut_fenced(content: str) -> str:
 class OpenAIBackend:
     name = "openai"
     seeded = False  # up to the server: batching changes numerics
+    exactness = "whatever the server runs (its weights, precision and batching are not checked here)"
+    requires = None
+
+    @classmethod
+    def model_ref(cls, spec: str, engine) -> ModelRef:
+        return ModelRef(spec=spec, path=(engine.base_url or "").rstrip("/"), model_id=spec, revision="served")
+
+    @classmethod
+    def load(cls, spec: str, engine) -> "OpenAIBackend":
+        return cls(spec, ServerOptions(engine.base_url, engine.api_key_env, engine.concurrency,
+                                       engine.request_timeout_s))
+
+    @classmethod
+    def describe(cls) -> str:
+        return "any OpenAI-compatible server: give --base-url and the key's variable (--api-key-env)"
 
     def __init__(self, model: str, options: ServerOptions):
         if not options.base_url.startswith(("http://", "https://")):

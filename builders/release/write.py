@@ -1,4 +1,4 @@
-"""Versioned releases: parquet per config, a dataset card, and the full build config, written atomically.
+"""Writing a release: parquet per config and split, a dataset card, and the full build config.
 
 A release directory is written under a temporary name and renamed into place, so it either exists whole
 or not at all; an existing release is never overwritten.
@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import os
-import shutil
 from pathlib import Path
 
 import yaml
 
 from codelutra_data import __version__
 from codelutra_data.builders.tasks import bundled_summary, registered, source_license
+from codelutra_data.cards import card, render
 from codelutra_data.errors import UserError
+from codelutra_data.files import atomic_directory
 from codelutra_data.records import Execution, Pair, Sample, Task, Trajectory
-
-CARDS = Path(__file__).resolve().parent.parent / "cards"
 
 
 def sample_row(task: Task, sample: Sample, execution: Execution) -> dict:
@@ -132,28 +129,14 @@ def card_metadata(name: str, config, splits: dict[str, list[str]], n_rows: int, 
     }
 
 
-def render_card(metadata: dict, context: dict) -> str:
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(CARDS)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
-    body = env.get_template("dataset_card.md.j2").render(**context)
-    header = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
-    return f"---\n{header}---\n\n{body}"
-
-
 def write_release(release_dir: Path, *, name: str, version: str, build_id: str, config, model,
                   tables: dict[str, list[dict]], stats: dict, limits: dict) -> Path:
     """Write every table (config name -> rows, each row with its `split`) as parquet per split, the card and
     build_config.yaml, all under a temporary name renamed into place. The first table with rows is the
-    default config."""
+    default config. `config` is the build's configuration (a BuildConfig)."""
     if release_dir.exists():
         raise UserError(f"release {release_dir} already exists and is never overwritten")
-    release_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = release_dir.parent / f".{release_dir.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_directory(release_dir) as tmp:
         by_split: dict[str, dict[str, list[dict]]] = {}
         for cfg_name, rows in tables.items():
             by_split[cfg_name] = {}
@@ -163,8 +146,7 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
             schema = SCHEMAS[cfg_name]() if cfg_name in SCHEMAS else None
             for split, rows in splits.items():
                 _write_parquet(rows, tmp / cfg_name / f"{split}-{build_id}.parquet", schema=schema)
-        relevant = config.relevant() if hasattr(config, "relevant") else dataclasses.asdict(config)
-        full_config = {**relevant, "name": name, "version": version}
+        full_config = {**config.relevant(), "name": name, "version": version}
         build_info = {"build_id": build_id, "codelutra_data_version": __version__,
                       "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       "model": dataclasses.asdict(model), "sandbox_limits": limits, "stats": stats,
@@ -184,9 +166,5 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
                    "config_text": {k: CONFIG_TEXT.get(k, "") for k in by_split},
                    "default_config": metadata["configs"][0]["config_name"],
                    "tool_version": __version__}
-        (tmp / "README.md").write_text(render_card(metadata, context), encoding="utf-8")
-        os.rename(tmp, release_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "README.md").write_text(card(metadata, render("dataset_card.md.j2", **context)), encoding="utf-8")
     return release_dir

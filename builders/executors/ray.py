@@ -10,6 +10,7 @@ are written once per node into a local cache keyed by their content. Every node 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -18,10 +19,14 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from codelutra_data.builders.execute import ClusterOptions, ExecOptions, LocalExecutor
+from codelutra_data.builders.executors.base import Executor, ExecutorSettings, Item
+from codelutra_data.builders.executors.local import LocalExecutor
 from codelutra_data.errors import UserError
+from codelutra_data.files import atomic_write
 from codelutra_data.models.base import Completion, GenerationWork
+from codelutra_data.models.engine import EngineSettings, LazyBackend
 from codelutra_data.records import Execution, Task
+from codelutra_data.sandboxes.settings import SandboxSettings
 
 INSTALL_HINT = "pip install 'codelutra-data[ray]'"
 IN_FLIGHT_PER_ACTOR = 2  # batches queued at one actor: enough to keep it busy, few enough to re-run cheaply
@@ -43,8 +48,8 @@ def _node_label(info: dict) -> str:
 class SandboxHost:
     """One per node: a local executor (its sandbox worker processes) plus the node's copies of the databases."""
 
-    def __init__(self, options: ExecOptions):
-        self.executor = LocalExecutor(options)
+    def __init__(self, settings: SandboxSettings):
+        self.executor = LocalExecutor(settings)
         self.paths: dict[str, str] = {}
 
     def info(self) -> dict:
@@ -55,7 +60,7 @@ class SandboxHost:
         from codelutra_data import __version__
         from codelutra_data.sandboxes.isolation import detect
 
-        isolation = detect() if self.executor.options.isolation == "bwrap" else None
+        isolation = detect() if self.executor.settings.isolation == "bwrap" else None
         return {"node": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address(),
                 "host": socket.gethostname(), "version": __version__,
                 "bwrap_ok": bool(isolation and isolation.available), "bwrap_detail": isolation.detail if isolation else ""}
@@ -69,14 +74,11 @@ class SandboxHost:
         for original, (digest, boxed) in files.items():
             target = cache / f"{digest}{Path(original).suffix}"
             if not target.exists():
-                data = ray.get(boxed[0])
-                partial = target.with_name(f".{target.name}.{os.getpid()}")
-                partial.write_bytes(data)
-                os.replace(partial, target)
+                atomic_write(target, ray.get(boxed[0]))
             self.paths[original] = str(target)
         return len(self.paths)
 
-    def run(self, items: list[tuple[Task, str, str | None]], timeouts: dict[str, float] | None) -> list[dict]:
+    def run(self, items: list[Item], timeouts: dict[str, float] | None) -> list[dict]:
         import ray
 
         node = ray.get_runtime_context().get_node_id()
@@ -98,12 +100,8 @@ class SandboxHost:
 class Replica:
     """One model backend on one node, loaded on its first batch."""
 
-    def __init__(self, name: str, model_spec: str, batch_size: int, server, threads: int | None,
-                 tensor_parallel_size: int):
-        from codelutra_data.models.base import LazyBackend
-
-        self.backend = LazyBackend(name, model_spec, batch_size=batch_size, server=server, threads=threads,
-                                   tensor_parallel_size=tensor_parallel_size)
+    def __init__(self, model_spec: str, engine: EngineSettings):
+        self.backend = LazyBackend(model_spec, engine)
 
     def info(self) -> dict:
         import ray
@@ -120,14 +118,12 @@ class Replica:
         return out, self.backend.version, load_s
 
 
-class RayExecutor:
-    """The executor interface of `LocalExecutor` (generate, run_iter, run, sandbox_info, describe, close)."""
-
+class RayExecutor(Executor):
     name = "ray"
 
-    def __init__(self, options: ExecOptions, cluster: ClusterOptions):
+    def __init__(self, settings: SandboxSettings, cluster: ExecutorSettings):
         self.ray = ray = import_ray()
-        self.options, self.cluster = options, cluster
+        self.settings, self.cluster = settings, cluster
         self._started_here = False
         if not ray.is_initialized():
             kwargs = {"address": cluster.ray_address, "logging_level": "ERROR", "log_to_driver": False}
@@ -172,7 +168,7 @@ class RayExecutor:
         if info["version"] != self._version:
             raise UserError(f"{what} on {_node_label(info)} runs codelutra-data {info['version']}, this driver "
                             f"{self._version}: install the same version on every node")
-        if domain == "python" and self.options.isolation == "bwrap" and not info["bwrap_ok"]:
+        if domain == "python" and self.settings.isolation == "bwrap" and not info["bwrap_ok"]:
             raise UserError(f"{_node_label(info)} cannot sandbox Python: {info['bwrap_detail']} "
                             f"(install bubblewrap on every node)")
 
@@ -215,7 +211,7 @@ class RayExecutor:
         for node, workers in zip(nodes, share):
             if workers < 1:
                 continue
-            opts = ExecOptions(**{**self.options.__dict__, "workers": workers})
+            opts = dataclasses.replace(self.settings, workers=workers)
             strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
             handles.append(remote.options(scheduling_strategy=strategy).remote(opts))
             sizes.append(workers)
@@ -223,20 +219,20 @@ class RayExecutor:
         self._host_info.update({id(h): {**i, "workers": w} for h, i, w in zip(handles, infos, sizes)})
         return handles
 
-    def _replica_pool(self, backend) -> tuple[tuple, list]:
-        key = (backend.name, backend.model_spec, backend.batch_size, backend.threads, backend.tensor_parallel_size)
+    def _replica_pool(self, backend: LazyBackend) -> tuple[tuple, list]:
+        key = (backend.model_spec, backend.engine)
         if key not in self._replicas:
             self._replicas[key] = self._new_replicas(backend)
         return key, self._replicas[key]
 
-    def _new_replicas(self, backend) -> list:
+    def _new_replicas(self, backend: LazyBackend) -> list:
+        engine = backend.engine
         if backend.name == "vllm":
-            resources = {"num_gpus": backend.tensor_parallel_size, "num_cpus": 1}
+            resources = {"num_gpus": engine.tensor_parallel_size, "num_cpus": 1}
         else:
-            resources = {"num_cpus": backend.threads or 1}
+            resources = {"num_cpus": engine.threads or 1}
         remote = self.ray.remote(**resources)(Replica)
-        handles = [remote.remote(backend.name, backend.model_spec, backend.batch_size, backend.server,
-                                 backend.threads, backend.tensor_parallel_size) for _ in range(self.cluster.replicas)]
+        handles = [remote.remote(backend.model_spec, engine) for _ in range(self.cluster.replicas)]
         self._start("model replica", handles)
         return handles
 
@@ -304,7 +300,7 @@ class RayExecutor:
             backend.record_remote(out, version)
             yield index, out
 
-    def _stage(self, hosts: list, items: Sequence[tuple[Task, str, str | None]]) -> None:
+    def _stage(self, hosts: list, items: Sequence[Item]) -> None:
         files = {}
         for task, _, _ in items:
             path = task.context.get("db_path") if task.domain == "sql" else None
@@ -315,8 +311,7 @@ class RayExecutor:
             self.ray.get([h.stage.remote(files) for h in hosts])
             self._staged.update(files)
 
-    def run_iter(self, items: Sequence[tuple[Task, str, str | None]],
-                 timeouts: dict[str, float] | None = None) -> Iterator[tuple[int, Execution]]:
+    def run_iter(self, items: Sequence[Item], timeouts: dict[str, float] | None = None) -> Iterator[tuple[int, Execution]]:
         if not items:
             return
         hosts = self._sandbox_hosts(items[0][0].domain)
@@ -334,13 +329,6 @@ class RayExecutor:
         for b, rows in self._dispatch(hosts, batches, lambda a, batch: a.run.remote(batch, timeouts), replace):
             for j, row in enumerate(rows):
                 yield starts[b] + j, Execution.from_dict(row)
-
-    def run(self, items: Sequence[tuple[Task, str, str | None]],
-            timeouts: dict[str, float] | None = None) -> list[Execution]:
-        out: list = [None] * len(items)
-        for i, execution in self.run_iter(items, timeouts):
-            out[i] = execution
-        return out
 
     def sandbox_info(self, domain: str) -> tuple[str, dict]:
         name, limits = self.ray.get(self._sandbox_hosts(domain)[0].sandbox_info.remote(domain))
@@ -361,9 +349,3 @@ class RayExecutor:
                 pass
         self._hosts, self._replicas = [], {}
         ray.shutdown()
-
-    def __enter__(self) -> "RayExecutor":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -1,0 +1,108 @@
+"""`build`'s configuration: every option, its default, its help text and its rules; written whole into every
+release (build_config.yaml) and, minus where and how the work ran, hashed into the build id."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from codelutra_data.builders.executors import ExecutorSettings
+from codelutra_data.builders.focal_pairs import REJECTED_RULES
+from codelutra_data.builders.release import parse_version
+from codelutra_data.builders.sampling import SamplingSettings
+from codelutra_data.config import Settings, group, setting, settings
+from codelutra_data.errors import UserError
+from codelutra_data.models.engine import EngineSettings
+from codelutra_data.sandboxes.settings import SandboxSettings
+
+BUILD_MODES = ("pairs", "trajectories")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Options that do not change what is built, so a resumed run may differ in them.
+NOT_DETERMINING = {"resume", "runs_dir", "releases_dir", "workers", "batch_size", "version", "name", "isolation",
+                   "base_url", "api_key_env", "concurrency", "request_timeout_s", "threads", "tensor_parallel_size",
+                   *ExecutorSettings.layout()}
+# Options that only one mode reads: left out of the other mode's configuration (and its build id).
+MODE_ONLY = {"pairs": {"samples", "pairs_per_task", "reference_fallback"},
+             "trajectories": {"trajectories_per_task", "max_rounds", "reviser", "rejected", "max_error_lines",
+                              "max_pair_tokens", "max_repeats"}}
+
+
+@settings
+class BuildConfig(Settings):
+    """Everything that determines a build, and where and how it runs."""
+
+    tasks: str = setting("spider-dev", "Task source: a name (spider-dev, mbpp, humaneval), a Spider/BIRD folder, or a "
+                         ".jsonl file (SQL, Python or DS-1000 format).")
+    mode: str = setting("pairs", "pairs: CodeLutra pass/fail pairs from independent samples; trajectories: CodeFlow "
+                        "debug trajectories and IterPref focal pairs.", choices=BUILD_MODES)
+    split: str = setting("auto", "Split to use: train, test, validation, all, or auto (train if the source has one, "
+                         "else all).")
+    limit: int = setting(30, "Use the first N tasks; 0 = all.")
+    samples: int = setting(8, "Samples per task (M).")
+    pairs_per_task: int = setting(2, "Pairs per task (K).")
+    seed: int = setting(0, "Seed for sampling and pairing.")
+    model: str = setting("smollm2-135m", "Bundled name (smollm2-135m), a local directory, or a Hub id.")
+    engine: EngineSettings = group(EngineSettings)
+    tokenizer: str | None = setting(None, "trajectories: model spec whose tokenizer measures focal pairs.",
+                                    shown="--model")
+    sampling: SamplingSettings = group(SamplingSettings)
+    sandbox: SandboxSettings = group(SandboxSettings)
+    min_reference_pass_rate: float = setting(0.95, "Refuse a task source whose reference solutions pass less often; "
+                                             "0 disables.")
+    reference_fallback: bool = setting(False, "Use the gold answer as the chosen side when no sample is correct.",
+                                       negatable=True)
+    include_timeouts: bool = setting(False, "Allow timed-out samples as rejected answers (off: timeouts depend on the "
+                                     "machine).", negatable=True)
+    trajectories_per_task: int = setting(1, "trajectories: independent debug trajectories per task.")
+    max_rounds: int = setting(5, "trajectories: revisions after the first attempt.")
+    reviser: str | None = setting(None, "trajectories: model spec that writes the fixes (e.g. a stronger model).",
+                                  shown="--model")
+    rejected: str = setting("random", "trajectories: which earlier failing attempt is the rejected side (random is "
+                            "seeded).", choices=REJECTED_RULES)
+    max_error_lines: int = setting(20, "trajectories: drop focal pairs with more error lines.")
+    max_pair_tokens: int = setting(2048, "trajectories: drop focal pairs with a side longer than this many tokens.")
+    max_repeats: int = setting(2, "trajectories: close a trajectory after this many resubmissions in a row.")
+    name: str | None = setting(None, "Release name.", shown="<source>-<model>, plus -trajectories in that mode")
+    version: str | None = setting(None, "Release version (semver).", shown="next free patch, from 0.1.0")
+    runs_dir: str = setting("runs", "Where run stores live.")
+    releases_dir: str = setting("releases", "Where releases are written.")
+    resume: bool = setting(False, "Continue an interrupted build of the same config.")
+    where: ExecutorSettings = group(ExecutorSettings)
+
+    def check(self) -> None:
+        if self.trajectories_per_task < 1 or self.max_rounds < 0 or self.max_repeats < 1:
+            raise UserError("--trajectories-per-task and --max-repeats must be at least 1, --max-rounds at least 0")
+        if self.max_error_lines < 1 or self.max_pair_tokens < 1:
+            raise UserError("--max-error-lines and --max-pair-tokens must be at least 1")
+        if self.samples < 1 or self.pairs_per_task < 1:
+            raise UserError("--samples and --pairs-per-task must be at least 1")
+        if self.limit < 0:
+            raise UserError("--limit must be 0 (all tasks) or more")
+        if self.mode not in BUILD_MODES:
+            raise UserError(f"unknown mode {self.mode!r}: use one of {', '.join(BUILD_MODES)}")
+        if self.rejected not in REJECTED_RULES:
+            raise UserError(f"unknown --rejected rule {self.rejected!r}: use one of {', '.join(REJECTED_RULES)}")
+        if not 0 <= self.min_reference_pass_rate <= 1:
+            raise UserError("--min-reference-pass-rate must be between 0 and 1")
+        if self.version is not None and parse_version(self.version) is None:
+            raise UserError(f"version {self.version!r} is not semver (MAJOR.MINOR.PATCH)")
+        if self.name is not None and not _NAME.match(self.name):
+            raise UserError(f"name {self.name!r} may use only letters, digits, '.', '_' and '-'")
+
+    def relevant(self) -> dict:
+        """The configuration without the other mode's options: what cards and build_config.yaml show."""
+        other = MODE_ONLY["trajectories" if self.mode == "pairs" else "pairs"]
+        return {k: v for k, v in self.flat().items() if k not in other}
+
+    def determining(self) -> dict:
+        return {k: v for k, v in self.relevant().items() if k not in NOT_DETERMINING}
+
+    @property
+    def release_name(self) -> str:
+        """The name given, else <source>-<model>, plus -trajectories in that mode."""
+        if self.name:
+            return self.name
+        source = Path(self.tasks).stem if self.tasks.endswith(".jsonl") else Path(self.tasks).name or self.tasks
+        model = Path(self.model).name or self.model
+        suffix = "-trajectories" if self.mode == "trajectories" else ""
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{source}-{model}{suffix}").strip("-")

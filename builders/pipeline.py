@@ -1,0 +1,106 @@
+"""The path `build` and `eval` share: check the tasks' reference solutions (a source whose references fail
+cannot grade anything) and refuse it below the pass-rate gate, then sample in chunks and execute each chunk as it
+arrives, keeping every record in a store keyed by what determines it (so a killed build resumes exactly)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from codelutra_data.builders.executors import Executor, timed_generation
+from codelutra_data.builders.sampling import generation_work, sample_key, samples_from
+from codelutra_data.errors import UserError
+from codelutra_data.models.base import SamplingParams
+from codelutra_data.records import Execution, Sample, Task
+from codelutra_data.sandboxes.limits import REFERENCE_CPU_FACTOR, SAMPLE_CPU_FACTOR
+
+
+@dataclass
+class References:
+    """Every task's reference solution, run."""
+
+    tasks: list[Task]
+    executions: list[Execution]
+    seconds: float
+
+    @property
+    def failures(self) -> list[tuple[Task, Execution]]:
+        return [(t, e) for t, e in zip(self.tasks, self.executions) if e.status != "passed"]
+
+    @property
+    def pass_rate(self) -> float:
+        return 1 - len(self.failures) / len(self.tasks)
+
+    def require(self, min_rate: float, what: str, advice: str) -> None:
+        """The pass-rate gate: one line naming the first failure and what to do about it."""
+        if self.pass_rate >= min_rate:
+            return
+        task, execution = self.failures[0]
+        feedback = " ".join(execution.feedback.split())[:120]
+        raise UserError(f"{what} pass on only {self.pass_rate:.1%} of {len(self.tasks)} tasks (first: {task.task_id}: "
+                        f"{execution.status}: {feedback}); {advice}")
+
+    @classmethod
+    def check(cls, executor: Executor, tasks: Sequence[Task],
+              progress: Callable[[Execution], None] | None = None) -> "References":
+        started = time.monotonic()
+        executions = check_references(executor, tasks, progress)
+        return cls(list(tasks), executions, time.monotonic() - started)
+
+    def timeouts(self, floor_s: float) -> dict[str, float]:
+        """Per-task CPU limits scaled to the reference's own CPU time (never below the configured limit), so a
+        slow-but-correct program on a heavy task is not a timeout."""
+        return {t.task_id: max(floor_s, round(SAMPLE_CPU_FACTOR * e.cpu_s, 2))
+                for t, e in zip(self.tasks, self.executions)}
+
+
+def check_references(executor: Executor, tasks: Sequence[Task],
+                     progress: Callable[[Execution], None] | None = None) -> list[Execution]:
+    """Run every task's reference solution, with REFERENCE_CPU_FACTOR times the sandbox's CPU limit (trusted code,
+    run only to prove the task gradable)."""
+    items = [(t, f"reference:{t.task_id}", t.reference) for t in tasks]
+    budget = {t.task_id: executor.settings.cpu_time_s * REFERENCE_CPU_FACTOR for t in tasks}
+    out: list = [None] * len(items)
+    for i, execution in executor.run_iter(items, budget):
+        out[i] = execution
+        if progress:
+            progress(execution)
+    return out
+
+
+ChunkDone = Callable[[list[Task], list[Sample], int, int], None]  # (tasks, their samples, new samples, new executions)
+
+
+def sample_and_execute(executor: Executor, backend, tasks: Sequence[Task], n: int, sampling: SamplingParams,
+                       seed: int, batch_size: int, store, timeouts: dict[str, float], timing: dict,
+                       chunk_done: ChunkDone) -> dict[str, list[str]]:
+    """n samples per task, generated in chunks of `batch_size` sequences and executed chunk by chunk; the sample
+    keys per task are returned. Chunks whose samples are all in `store` (a resumed build) come first, then the
+    others as the executor finishes them; nothing stored is generated or executed again."""
+    timing.setdefault("execution_s", 0.0)
+    per_chunk = max(1, batch_size // n)
+    keys = {t.task_id: [sample_key(t, backend.name, backend.ref.model_id, backend.ref.revision, sampling, seed, i, 0)
+                        for i in range(n)] for t in tasks}
+    chunks = [list(tasks[i:i + per_chunk]) for i in range(0, len(tasks), per_chunk)]
+    missing = [c for c in chunks if any(k not in store.samples for t in c for k in keys[t.task_id])]
+
+    def finish(chunk: list[Task], new_samples: int) -> None:
+        samples = [Sample.from_dict(store.samples.get(k)) for t in chunk for k in keys[t.task_id]]
+        pending = [s for s in samples if s.sample_id not in store.executions]
+        if pending:
+            by_id = {t.task_id: t for t in chunk}
+            t0 = time.monotonic()
+            executions = executor.run([(by_id[s.task_id], s.sample_id, s.code) for s in pending], timeouts)
+            timing["execution_s"] += time.monotonic() - t0
+            store.executions.append(e.to_dict() for e in executions)
+        chunk_done(chunk, samples, new_samples, len(pending))
+
+    for chunk in chunks:
+        if not any(chunk is c for c in missing):
+            finish(chunk, 0)
+    works = [generation_work(c, n, sampling, seed) for c in missing]
+    for i, outputs in timed_generation(executor, backend, works, timing):
+        fresh = samples_from(backend, missing[i], outputs, sampling, seed)
+        finish(missing[i], store.samples.append(s.to_dict() for s in fresh))
+    return keys

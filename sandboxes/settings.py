@@ -1,0 +1,71 @@
+"""The sandbox settings (one group, shared by build, eval, refine and doctor), the one place that turns a task
+and a program into a sandbox job whatever its language, and the sandbox for a domain."""
+
+from __future__ import annotations
+
+from codelutra_data.config import Settings, setting, settings
+from codelutra_data.errors import UserError
+from codelutra_data.records import Task
+from codelutra_data.sandboxes.base import Sandbox
+from codelutra_data.sandboxes.compare import MODES
+from codelutra_data.sandboxes.isolation import ISOLATIONS
+from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
+from codelutra_data.sandboxes.python import PyJob, PythonLimits, PythonSandbox
+from codelutra_data.sandboxes.sql import SqlJob, SqlLimits, SqlSandbox
+
+
+@settings(frozen=True)
+class SandboxSettings(Settings):
+    """How model-written programs are run and judged."""
+
+    cpu_time_s: float = setting(DEFAULT_CPU_TIME_S, "Per-program CPU time limit in seconds; load on the machine does "
+                                "not change it (Python: up to 10x the reference's CPU time).",
+                                flags=("--cpu-time", "--timeout"))
+    wall_time_s: float = setting(DEFAULT_WALL_TIME_S, "Wall-clock backstop per program for code that sleeps or blocks.",
+                                 flags=("--wall-time",))
+    max_rows: int = setting(10_000, "SQL: most rows a query's result may have.")
+    workers: int = setting(2, "Sandbox worker processes.")
+    isolation: str = setting("bwrap", "Python sandbox isolation; `none` runs model code unsandboxed.",
+                             choices=ISOLATIONS)
+    memory_mb: int = setting(1024, "Python: address-space budget per program in MiB.")
+    compare_mode: str = setting("spider", "SQL result comparison.", choices=MODES)
+
+    def check(self) -> None:
+        check_time_limits(self.cpu_time_s, self.wall_time_s)
+        if self.isolation not in ISOLATIONS:
+            raise UserError(f"unknown isolation {self.isolation!r}: use one of {', '.join(ISOLATIONS)}")
+        if self.compare_mode not in MODES:
+            raise UserError(f"unknown comparison mode {self.compare_mode!r}: use one of {', '.join(MODES)}")
+
+
+def limits_for(domain: str, settings_: SandboxSettings) -> SqlLimits | PythonLimits:
+    """The per-program limits a domain's sandbox applies (recorded in every Execution and in cards)."""
+    if domain == "sql":
+        return SqlLimits(cpu_time_s=settings_.cpu_time_s, wall_time_s=settings_.wall_time_s, max_rows=settings_.max_rows)
+    if domain == "python":
+        return PythonLimits(cpu_time_s=settings_.cpu_time_s, wall_time_s=settings_.wall_time_s,
+                            memory_mb=settings_.memory_mb)
+    raise UserError(f"no sandbox for domain {domain!r}")
+
+
+def open_sandbox(domain: str, settings_: SandboxSettings) -> Sandbox:
+    """A sandbox (a pool of worker processes) for programs of one domain."""
+    if domain == "sql":
+        return SqlSandbox(limits_for(domain, settings_), workers=settings_.workers)
+    return PythonSandbox(limits_for(domain, settings_), workers=settings_.workers, isolation=settings_.isolation)
+
+
+def job_for(task: Task, key: str, code: str | None, settings_: SandboxSettings,
+            cpu_time_s: float | None = None) -> SqlJob | PyJob:
+    """The sandbox job that runs `code` (None: nothing was extracted) as an answer to `task`. `cpu_time_s` is this
+    job's own CPU limit where it differs from the sandbox's (Python: scaled to the reference's CPU time)."""
+    if task.domain == "sql":
+        return SqlJob(key=key, engine=task.context["engine"], db_path=task.context["db_path"], gold=task.reference,
+                      candidate=code or None, mode=settings_.compare_mode)
+    if task.domain == "python":
+        ctx = task.context
+        return PyJob(key=key, code=code or None, tests=tuple((src, bool(t)) for src, t in ctx["tests"]),
+                     entry_point=ctx.get("entry_point") or None, setup=ctx.get("setup", ""),
+                     test_setup=ctx.get("test_setup", ""), mode=ctx.get("mode", "function"),
+                     insert_offset=int(ctx.get("insert_offset", -1)), cpu_time_s=cpu_time_s)
+    raise UserError(f"no sandbox for domain {task.domain!r}")
