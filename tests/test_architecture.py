@@ -133,3 +133,13 @@ def test_the_graph_sees_what_it_checks():
     assert "codelutra_data.models.registry" in GRAPH["codelutra_data.models.engine"]
     assert any(area(t) == "builders" for t in GRAPH["codelutra_data.benchmarks.runner"])
     assert area("codelutra_data.benchmarks.speed.generation") == "scripts"
+
+
+def test_every_package_is_installed():
+    """pyproject lists the packages by name: a new subpackage missing there works in the editable install the
+    tests use and is absent from a wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {m for m, path in MODULES.items() if path.name == "__init__.py"}
+    assert packages <= listed, sorted(packages - listed)
