@@ -1,11 +1,10 @@
-"""Debug trajectories end to end with the real bundled model and the real sandboxes: releases that load, focal
-pairs that train, and resume after SIGKILL in round 2.
+"""Debug trajectories end to end with the real sandboxes: releases that load, focal pairs that train, and
+resume after SIGKILL in round 2.
 
-The Spider configuration was chosen so that the bundled model really fixes a query after a failed first try:
-two of the easiest Spider dev questions (the model passes them on about a quarter of first tries), 8
-trajectories each, 2 revisions. Sampling is seeded, so the outcome is fixed on a given machine; a machine whose
-floating point differs may draw other samples, so a few seeds that each produced a fix here are tried in
-order until one does (the first succeeds here).
+What a model samples depends on the CPU's floating point, so no test here asks the bundled model for luck: the
+outcome that matters (a query fixed after a failed first try, so focal pairs exist and train) comes from a
+scripted OpenAI-compatible server on loopback that answers by a hash of the request; the bundled model's own
+trajectories are checked only for what holds whatever it samples (shapes, rounds, feedback, the card).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from answer_server import answer_server
 from codelutra_data.builders.build import BuildConfig, run_build
 from codelutra_data.builders.extract import LOCATORS
 from codelutra_data.cli import main
@@ -29,7 +29,6 @@ from codelutra_data.cli import main
 pytestmark = pytest.mark.slow
 SPIDER = dict(mode="trajectories", limit=0, trajectories_per_task=8, max_rounds=2, max_new_tokens=96,
               batch_size=16)
-SEEDS = (3, 6, 11)  # each gave one trajectory solved after a failed first try, on this machine
 EASY_SPIDER = ("spider-dev-0188", "spider-dev-0260")  # "What is the total number of airlines?", "Count the number of employees"
 
 
@@ -51,31 +50,53 @@ def read_rows(release, config):
     return datasets.load_dataset(str(release), config)["train"]
 
 
-def test_spider_trajectories_fix_a_query_and_the_focal_pairs_train(tmp_path, capsys):
-    tasks = spider_task_file(tmp_path)
-    for seed in SEEDS:
-        cfg = BuildConfig(**SPIDER, tasks=tasks, seed=seed, name="flow", version=f"0.{seed}.0",
-                          runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
-        result = run_build(cfg)
-        stats, release = result.stats, result.release_dir
-        if stats["focal_pairs"]:
-            break
+def check_trajectories(release, stats):
+    """What holds for any trajectories release, whatever the model sampled."""
     assert stats["trajectories"] == 16 and stats["tasks"] == 2
-    assert stats["cumulative_solve_rate"][-1] > stats["first_try_pass_rate"]  # debugging solved something
-    assert stats["focal_pairs"] >= 1, f"no seed of {SEEDS} gave a fix after a failed first try"
-
     trajectories = read_rows(release, "trajectories")
     assert trajectories.num_rows == 16
-    fixed = [t for t in trajectories if t["solved_round"] >= 1]
-    assert fixed
     for t in trajectories:
         rounds = t["rounds"]
         assert [r["round"] for r in rounds] == list(range(len(rounds))) and len(rounds) <= 3
         assert all(r["feedback"] for r in rounds if r["status"] != "passed")
         assert t["solved"] == (rounds[-1]["status"] == "passed")
+        assert t["solved_round"] == (len(rounds) - 1 if t["solved"] else -1)
     samples = read_rows(release, "samples")
     assert samples.num_rows == sum(len(t["rounds"]) for t in trajectories) == stats["samples"]
-    assert {r["round"] for r in samples} >= {0, 1}
+    assert stats["cumulative_solve_rate"][-1] >= stats["first_try_pass_rate"]
+    build = yaml.safe_load((release / "build_config.yaml").read_text())
+    assert set(build["stats"]["filters"]) == {"no_error_lines", "comments_or_blank_only", "too_many_error_lines",
+                                              "too_long", "same_structure", "cosmetic_only"}
+    assert "samples" not in build["config"] and build["config"]["max_rounds"] == 2
+    card = (release / "README.md").read_text()
+    assert "Cumulative solve rate after each round" in card and "cosmetic_only" in card
+    return trajectories
+
+
+def test_spider_trajectories_of_the_bundled_model(tmp_path):
+    cfg = BuildConfig(**SPIDER, tasks=spider_task_file(tmp_path), seed=3, name="flow", version="0.1.0",
+                      runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
+    result = run_build(cfg)
+    trajectories = check_trajectories(result.release_dir, result.stats)
+    assert {t["model"] for t in trajectories} == {"HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+def test_spider_trajectories_fix_a_query_and_the_focal_pairs_train(tmp_path, capsys):
+    from codelutra_data.builders.tasks import load_tasks
+
+    tasks = spider_task_file(tmp_path)
+    references = {t.prompt[-1]["content"]: t.reference for t in load_tasks(tasks, "all")}
+    with answer_server(references) as url:
+        cfg = BuildConfig(**SPIDER, tasks=tasks, seed=0, name="flow", version="0.1.0", backend="openai",
+                          base_url=url, model="served-model", tokenizer="smollm2-135m",
+                          runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
+        result = run_build(cfg)
+    stats, release = result.stats, result.release_dir
+    trajectories = check_trajectories(release, stats)
+    assert stats["cumulative_solve_rate"][-1] > stats["first_try_pass_rate"]  # debugging solved something
+    assert stats["focal_pairs"] >= 1
+    assert [t for t in trajectories if t["solved_round"] >= 1]
+    assert {r["round"] for r in read_rows(release, "samples")} >= {0, 1}
 
     pairs = read_rows(release, "focal_pairs")  # also the default config
     assert pairs.num_rows == stats["focal_pairs"] == read_rows(release, None).num_rows
@@ -90,19 +111,12 @@ def test_spider_trajectories_fix_a_query_and_the_focal_pairs_train(tmp_path, cap
     assert sft.num_rows == sum(t["solved"] for t in trajectories)
     conversation = next(m["messages"] for m in sft if len(m["messages"]) > 3)
     assert conversation[-1]["role"] == "assistant" and "Fix the query" in conversation[3]["content"]
-
-    card = (release / "README.md").read_text()
-    header = yaml.safe_load(card.split("---")[1])
+    header = yaml.safe_load((release / "README.md").read_text().split("---")[1])
     assert [c["config_name"] for c in header["configs"]][0] == "focal_pairs" and "iterpref" in header["tags"]
-    assert "Cumulative solve rate after each round" in card and "cosmetic_only" in card
-    build = yaml.safe_load((release / "build_config.yaml").read_text())
-    assert set(build["stats"]["filters"]) == {"no_error_lines", "comments_or_blank_only", "too_many_error_lines",
-                                              "too_long", "same_structure", "cosmetic_only"}
-    assert "samples" not in build["config"] and build["config"]["max_rounds"] == 2
 
     out = tmp_path / "model"
-    code = main(["train", "--method", "focal", "--data", str(release), "--out", str(out), "--max-steps", "2",
-                 "--max-length", "1024", "--batch-size", "1", "--json"])
+    code = main(["train", "--method", "focal", "--data", str(release), "--model", "smollm2-135m", "--out", str(out),
+                 "--max-steps", "2", "--max-length", "1024", "--batch-size", "1", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err[-2000:]
     report = json.loads(captured.out)
