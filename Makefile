@@ -26,14 +26,15 @@ system-deps:
 	      { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }; \
 	  else echo "bubblewrap (bwrap) is missing: install it with your package manager; the Python sandbox needs it"; exit 1; fi; }
 
-# Headless Chromium and its driver, for the test that opens the leaderboard page (tests only).
+# Headless Chromium and its driver, for the test that opens the leaderboard page, and strace, for the test that
+# no input makes the tool open a network connection (tests only).
 test-deps:
-	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && command -v strace >/dev/null 2>&1; } || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
-	    $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
-	      { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }; \
-	  else echo "chromium and chromedriver are missing: install them with your package manager (the page test needs them)"; exit 1; fi; }
+	    $$SUDO apt-get install -y -qq chromium chromium-driver strace >/dev/null 2>&1 || \
+	      { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver strace; }; \
+	  else echo "chromium, chromedriver and strace are missing: install them with your package manager (tests need them)"; exit 1; fi; }
 
 build: $(STAMP) system-deps
 	$(BIN)/codelutra-data build

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from codelutra_data import duckdb_files
 from codelutra_data.errors import UserError
 
 DEFAULT_STORE = "results/results.duckdb"
@@ -49,9 +50,9 @@ def _connect(path: Path, read_only: bool = False):
     import duckdb
 
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb_files.connect(path, read_only=read_only)
     except duckdb.Error as exc:
-        raise UserError(f"cannot open the results store {path}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"cannot open the results store {path}: {duckdb_files.open_failure(path, exc)}") from None
 
 
 def write_rows(path: str | Path, rows: list[dict]) -> None:

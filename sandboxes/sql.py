@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Iterator, Sequence
 from urllib.parse import quote
 
+from codelutra_data import duckdb_files
 from codelutra_data.records import Execution
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.limits import (DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, REFERENCE_CPU_FACTOR,
@@ -204,13 +205,11 @@ def _duckdb_failure(exc: Exception) -> QueryFailed:
 def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
     import duckdb
 
-    config = {"enable_external_access": False, "threads": 1, "memory_limit": f"{limits.memory_mb}MB",
-              "autoinstall_known_extensions": False, "autoload_known_extensions": False,
-              "lock_configuration": True}
     try:
-        con = duckdb.connect(db_path, read_only=True, config=config)
+        con = duckdb_files.connect(db_path, enable_external_access=False, threads=1,
+                                   memory_limit=f"{limits.memory_mb}MB", lock_configuration=True)
     except duckdb.Error as exc:
-        raise QueryFailed("sandbox_error", f"cannot open database: {exc}") from None
+        raise QueryFailed("sandbox_error", f"cannot open database: {duckdb_files.open_failure(db_path, exc)}") from None
     budget, stop = _Budget(limits), threading.Event()
 
     def watch() -> None:
@@ -266,7 +265,10 @@ def _table_columns(engine: str, db_path: str, mtime: float) -> dict[str, list[st
             con.close()
     import duckdb
 
-    con = duckdb.connect(db_path, read_only=True)
+    try:
+        con = duckdb_files.connect(db_path, enable_external_access=False)
+    except duckdb.Error as exc:
+        raise QueryFailed("sandbox_error", f"cannot open database: {duckdb_files.open_failure(db_path, exc)}") from None
     try:
         out: dict[str, list[str]] = {}
         for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns "

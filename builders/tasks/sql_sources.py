@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
+from codelutra_data import duckdb_files
 from codelutra_data.builders.prompts import DEFAULT_SQL_TEMPLATE, sql_prompt
 from codelutra_data.errors import UserError
 from codelutra_data.records import Task
@@ -64,9 +65,7 @@ def schema_text(db_path: str, engine: str) -> str:
             finally:
                 con.close()
         else:
-            import duckdb
-
-            con = duckdb.connect(str(path), read_only=True)
+            con = duckdb_files.connect(path, enable_external_access=False)
             try:
                 rows = con.execute("SELECT sql FROM duckdb_tables() ORDER BY table_name").fetchall()
             finally:
@@ -74,7 +73,7 @@ def schema_text(db_path: str, engine: str) -> str:
     except (sqlite3.Error, Exception) as exc:
         if isinstance(exc, UserError):
             raise
-        raise UserError(f"cannot read database {db_path}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"cannot read database {db_path}: {duckdb_files.open_failure(path, exc)}") from None
     if not rows:
         raise UserError(f"database {db_path} has no tables")
     return "\n".join(r[0].strip().rstrip(";") + ";" for r in rows)
