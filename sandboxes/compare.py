@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections import Counter
 from itertools import chain
@@ -43,12 +44,27 @@ def order_matters(gold_sql: str, mode: str) -> bool:
     return "order by" in gold_sql.lower()
 
 
+class Mapping(frozenset):
+    """A DuckDB struct or map as a hashable value: equal whatever the order of its entries."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(self, key=repr)) + "}"
+
+
 def _norm(value):
-    # Python already treats 1 == 1.0 (and hashes them alike); booleans become ints, -0.0 becomes 0.
+    """A canonical, hashable form of one result value. Python already treats 1 == 1.0 (and hashes them
+    alike, Decimal too); booleans become ints, -0.0 becomes 0; DuckDB's lists and arrays become tuples, its
+    structs and maps `Mapping`s, and timestamps with a time zone the same instant in UTC."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_norm(v) for v in value)
+    if isinstance(value, dict):
+        return Mapping((_norm(k), _norm(v)) for k, v in value.items())
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return value.astimezone(datetime.timezone.utc)
     return value
 
 

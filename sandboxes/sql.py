@@ -195,7 +195,7 @@ def _duckdb_status(exc: Exception) -> str:
 
 def _duckdb_failure(exc: Exception) -> QueryFailed:
     """The message up to DuckDB's blank line (error, then hints such as 'Did you mean'), and its LINE n."""
-    text = str(exc)
+    text = str(exc).split("Traceback (most recent call last)")[0]  # a conversion that failed in Python
     head = text.split("\n\n")[0]
     line = re.search(r"^LINE (\d+):", text, re.M)
     return QueryFailed(_duckdb_status(exc), " ".join(p.strip() for p in head.splitlines() if p.strip()),
@@ -207,9 +207,15 @@ def _run_duckdb(db_path: str, sql: str, limits: SqlLimits) -> list[tuple]:
 
     try:
         con = duckdb_files.connect(db_path, enable_external_access=False, threads=1,
-                                   memory_limit=f"{limits.memory_mb}MB", lock_configuration=True)
+                                   memory_limit=f"{limits.memory_mb}MB")
     except duckdb.Error as exc:
         raise QueryFailed("sandbox_error", f"cannot open database: {duckdb_files.open_failure(db_path, exc)}") from None
+    try:
+        con.execute("SET TimeZone = 'UTC'")  # the same instants on every machine, whatever its local zone
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        raise QueryFailed("sandbox_error", f"cannot configure the database: {exc}") from None
     budget, stop = _Budget(limits), threading.Event()
 
     def watch() -> None:
