@@ -24,6 +24,19 @@ def machine() -> dict:
             "python": sys.version.split()[0]}
 
 
+# Sandbox workers per usable CPU at most: programs are CPU-bound and limited by CPU time, so more only queue on
+# the cores (and each worker holds memory); `--workers 100000` once started a fork storm.
+WORKERS_PER_CPU = 4
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def default_threads() -> int:
     """Threads for CPU generation: OMP_NUM_THREADS when set (e.g. processes sharing the cores), else the cores
     this process may run on. Oversubscribed cores made generation about 5x slower here."""
@@ -33,7 +46,15 @@ def default_threads() -> int:
             return value
     except ValueError:
         pass
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
+
+
+def bounded_workers(requested: int | None, cpus: int | None = None) -> int:
+    """The sandbox worker processes to allow: what was asked (None: up to 4), never more than WORKERS_PER_CPU
+    per CPU (of this machine, or `cpus` for another node). Below 1 is a caller's bug (settings refuse it)."""
+    limit = WORKERS_PER_CPU * (cpus or usable_cpus())
+    if requested is None:
+        return max(1, min(4, limit))
+    if requested < 1:
+        raise ValueError(f"sandbox workers must be at least 1, got {requested}")
+    return min(requested, limit)

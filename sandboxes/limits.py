@@ -19,9 +19,15 @@ REFERENCE_CPU_FACTOR = 4.0
 SAMPLE_CPU_FACTOR = 10.0
 
 
+MAX_TIME_S = 24 * 3600.0  # a program's limits, CPU or wall: a day is already far past any test's
+
+
 def check_time_limits(cpu_time_s: float, wall_time_s: float) -> None:
     if not cpu_time_s > 0:
         raise UserError(f"the CPU time limit must be positive, got {cpu_time_s!r}")
+    if not (cpu_time_s <= MAX_TIME_S and wall_time_s <= MAX_TIME_S):
+        raise UserError(f"time limits are at most {MAX_TIME_S:g} s per program, got CPU {cpu_time_s:g} s, "
+                        f"wall {wall_time_s:g} s")
     if not wall_time_s >= cpu_time_s:
         raise UserError(f"the wall-clock limit ({wall_time_s:g} s) must be at least the CPU time limit "
                         f"({cpu_time_s:g} s): it is only a backstop for programs that sleep or block")

@@ -31,8 +31,12 @@ def _resolve(path: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def _worker_main(conn: Connection, handler_path: str, recycle_after: int) -> None:
+def _worker_main(conn: Connection, handler_path: str, recycle_after: int, memory_mb: int = 0) -> None:
     handler = _resolve(handler_path)
+    if memory_mb:  # after the imports: a worker's whole address space, so no unit can grow it past this
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
     for _ in range(recycle_after):
         try:
             message = conn.recv()
@@ -43,6 +47,8 @@ def _worker_main(conn: Connection, handler_path: str, recycle_after: int) -> Non
         index, unit = message
         try:
             conn.send((index, True, handler(unit)))
+        except MemoryError:
+            conn.send((index, False, "MemoryError: the worker ran out of its address space"))
         except Exception as exc:  # a handler bug: report it rather than dying silently
             conn.send((index, False, f"{type(exc).__name__}: {exc}"))
 
@@ -84,14 +90,21 @@ class _Slot:
 
 @dataclass
 class WorkerPool:
-    """Run `handler(unit)` in `workers` spawned processes; `deadline(unit)` gives each unit's outer limit (s)."""
+    """Run `handler(unit)` in at most `workers` spawned processes, started only when a unit is waiting for one
+    (so a pool never starts more processes than it has units); `deadline(unit)` gives each unit's outer limit
+    (s). `memory_mb` caps each default worker's address space."""
 
     handler: str
     workers: int = 2
     recycle_after: int = 500
     retries: int = 1
     spawn: Callable[[], tuple[subprocess.Popen, Any]] | None = None  # other worker kinds (the Python sandbox)
+    memory_mb: int = 0
     _slots: list[_Slot] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"a pool needs at least 1 worker, got {self.workers}")
 
     def _spawn(self) -> _Slot:
         if self.spawn is not None:
@@ -101,7 +114,7 @@ class WorkerPool:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         cmd = [sys.executable, "-m", "codelutra_data.sandboxes.pool", self.handler, str(self.recycle_after),
-               str(to_child_r), str(from_child_w)]
+               str(to_child_r), str(from_child_w), str(self.memory_mb)]
         proc = subprocess.Popen(cmd, pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
                                 start_new_session=True, close_fds=True)
         os.close(to_child_r)
@@ -127,21 +140,23 @@ class WorkerPool:
         retry: deque = deque()
         exhausted = False
         while True:
-            while len(self._slots) < self.workers:
-                self._slots.append(self._spawn())
-            for slot in self._slots:
-                if slot.job is not None:
-                    continue
+            idle = [s for s in self._slots if s.job is None]
+            while idle or len(self._slots) < self.workers:
                 if retry:
                     index, unit, attempts = retry.popleft()
                 elif not exhausted:
                     nxt = next(source, None)
                     if nxt is None:
                         exhausted = True
-                        continue
+                        break
                     (index, unit), attempts = nxt, 0
                 else:
-                    continue
+                    break
+                if idle:
+                    slot = idle.pop(0)
+                else:
+                    slot = self._spawn()
+                    self._slots.append(slot)
                 slot.job = (index, unit, attempts, time.monotonic() + deadline(unit))
                 try:
                     slot.conn.send((index, unit))
@@ -152,7 +167,6 @@ class WorkerPool:
                         retry.appendleft((index, unit, attempts + 1))
                     else:
                         yield index, WorkerLost("sandbox worker could not take this unit")
-                    break
             busy = [s for s in self._slots if s.job is not None]
             if not busy:
                 return
@@ -195,6 +209,6 @@ class WorkerPool:
 
 
 if __name__ == "__main__":
-    _handler, _recycle, _rfd, _wfd = sys.argv[1:5]
+    _handler, _recycle, _rfd, _wfd, _memory = sys.argv[1:6]
     _conn = _Duplex(Connection(int(_rfd), writable=False), Connection(int(_wfd), readable=False))
-    _worker_main(_conn, _handler, int(_recycle))
+    _worker_main(_conn, _handler, int(_recycle), int(_memory))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from codelutra_data.errors import SandboxError, UserError
+from codelutra_data.machine import bounded_workers
 from codelutra_data.records import STATUSES, Execution
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
@@ -157,6 +158,7 @@ class PythonSandbox(Sandbox):
     recycle_after: int = 200
 
     def __post_init__(self):
+        self.workers = bounded_workers(self.workers)
         if self.isolation not in ISOLATIONS:
             raise UserError(f"unknown isolation {self.isolation!r}: use one of {', '.join(ISOLATIONS)}")
         if self.isolation == "bwrap":
@@ -169,7 +171,7 @@ class PythonSandbox(Sandbox):
                   "it can read your files and use the network", file=sys.stderr)
         self.name = f"python-{self.isolation}"
         self._scratch: list[str] = []
-        self._pool = WorkerPool(handler="", workers=self.workers or min(4, os.cpu_count() or 1),
+        self._pool = WorkerPool(handler="", workers=self.workers,
                                 recycle_after=self.recycle_after, spawn=self._spawn)
 
     def _spawn(self):

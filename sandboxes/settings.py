@@ -3,8 +3,11 @@ and a program into a sandbox job whatever its language, and the sandbox for a do
 
 from __future__ import annotations
 
+import sys
+
 from codelutra_data.config import Settings, setting, settings
 from codelutra_data.errors import UserError
+from codelutra_data.machine import WORKERS_PER_CPU, bounded_workers
 from codelutra_data.records import Task
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.compare import MODES
@@ -12,6 +15,8 @@ from codelutra_data.sandboxes.isolation import ISOLATIONS
 from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
 from codelutra_data.sandboxes.python import PyJob, PythonLimits, PythonSandbox
 from codelutra_data.sandboxes.sql import SqlJob, SqlLimits, SqlSandbox
+
+MIN_MEMORY_MB, MAX_MEMORY_MB = 64, 1024 * 1024  # a Python program's address space: enough to start, at most 1 TiB
 
 
 @settings(frozen=True)
@@ -32,6 +37,17 @@ class SandboxSettings(Settings):
 
     def check(self) -> None:
         check_time_limits(self.cpu_time_s, self.wall_time_s)
+        if self.workers < 1:
+            raise UserError(f"--workers must be at least 1, got {self.workers}")
+        if self.max_rows < 1:
+            raise UserError(f"--max-rows must be at least 1, got {self.max_rows}")
+        if not MIN_MEMORY_MB <= self.memory_mb <= MAX_MEMORY_MB:
+            raise UserError(f"--memory-mb must be between {MIN_MEMORY_MB} and {MAX_MEMORY_MB}, got {self.memory_mb}")
+        usable = bounded_workers(self.workers)
+        if usable < self.workers:  # what is recorded is what runs
+            print(f"note: --workers {self.workers} is more than this machine can use; using {usable} "
+                  f"({WORKERS_PER_CPU} per CPU)", file=sys.stderr)
+            object.__setattr__(self, "workers", usable)
         if self.isolation not in ISOLATIONS:
             raise UserError(f"unknown isolation {self.isolation!r}: use one of {', '.join(ISOLATIONS)}")
         if self.compare_mode not in MODES:

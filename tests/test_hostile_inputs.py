@@ -127,3 +127,72 @@ def test_duckdb_types_are_graded(tmp_path, mode):
         assert right.status == "passed", (name, right.status, right.feedback)
         assert wrong.status == "wrong_answer", (name, wrong.status, wrong.feedback)
         assert "Traceback" not in wrong.feedback and "expected" in wrong.feedback
+
+
+# ---------------------------------------------------------------- bounds on what a run starts and holds
+def spider_predictions(folder, count: int = 1):
+    from codelutra_data.builders.tasks import load_tasks
+
+    tasks = load_tasks("spider-dev", "test", count)
+    path = folder / "pred.txt"
+    path.write_text("".join(t.reference + "\n" for t in tasks))
+    return path
+
+
+def test_huge_workers_start_no_more_processes_than_the_work_needs(tmp_path):
+    """`--workers 100000` on one task once started a fork storm: count the sandbox workers a real eval execs."""
+    from codelutra_data.machine import WORKERS_PER_CPU, usable_cpus
+
+    trace = tmp_path / "trace.txt"
+    args = [sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", "spider-dev", "--split", "test", "--limit", "1",
+            "--predictions", str(spider_predictions(tmp_path)), "--workers", "100000", "--store",
+            str(tmp_path / "results.duckdb"), "--out", str(tmp_path / "out"), "--json"]
+    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace), *args], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    workers = [line for line in trace.read_text().splitlines() if "codelutra_data.sandboxes.pool" in line]
+    assert 1 <= len(workers) <= 2, workers  # one unit of work (the reference check and the grading may each start one)
+    assert "more than this machine can use" in done.stderr
+    results = json.loads(done.stdout)
+    assert results["config"]["workers"] == WORKERS_PER_CPU * usable_cpus()  # what is recorded is what was allowed
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1e3"])
+def test_workers_below_one_or_not_a_number_is_one_line(tmp_path, value):
+    args = [sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", "spider-dev", "--split", "test", "--limit", "1",
+            "--predictions", str(spider_predictions(tmp_path)), "--workers", value, "--store",
+            str(tmp_path / "results.duckdb")]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "workers" in done.stderr.lower()
+    assert not (tmp_path / "results.duckdb").exists() and not (tmp_path / "results").exists()
+
+
+def test_sql_results_are_counted_as_rows_arrive_and_workers_have_an_address_space_limit(tmp_path):
+    """`SELECT zeroblob(50000000) FROM t LIMIT 60` grew a worker to 3.1 GB before it was called too large."""
+    db = tmp_path / "blob.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (a INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    con.commit()
+    con.close()
+    script = textwrap.dedent(f"""
+        import json, resource
+        from codelutra_data.sandboxes.sql import SqlJob, SqlLimits, SqlSandbox
+        jobs = [SqlJob("blob", "sqlite", {str(db)!r}, "SELECT a FROM t", "SELECT zeroblob(50000000) FROM t LIMIT 60")]
+        with SqlSandbox(SqlLimits(), workers=1) as sandbox:
+            (result,) = sandbox.run(jobs)
+            (slot,) = sandbox._pool._slots
+            limits = open(f"/proc/{{slot.proc.pid}}/limits").read()
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        line = next(l for l in limits.splitlines() if l.startswith("Max address space"))
+        print(json.dumps({{"status": result.status, "feedback": result.feedback, "peak_mb": peak_mb,
+                          "address_space": line.split()[3], "expected": SqlLimits().worker_memory_mb * 2**20}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout)
+    assert got["status"] == "runtime_error" and "result too large" in got["feedback"], got
+    assert got["peak_mb"] < 400, got  # one 50 MB row at a time, never a batch of them
+    assert int(got["address_space"]) == got["expected"], got

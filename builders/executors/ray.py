@@ -23,6 +23,7 @@ from codelutra_data.builders.executors.base import Executor, ExecutorSettings, I
 from codelutra_data.builders.executors.local import LocalExecutor
 from codelutra_data.errors import UserError
 from codelutra_data.files import atomic_write
+from codelutra_data.machine import bounded_workers
 from codelutra_data.models.base import Completion, GenerationWork
 from codelutra_data.models.engine import EngineSettings, LazyBackend
 from codelutra_data.records import Execution, Task
@@ -211,6 +212,7 @@ class RayExecutor(Executor):
         for node, workers in zip(nodes, share):
             if workers < 1:
                 continue
+            workers = bounded_workers(workers, cpus=max(1, int(node["Resources"].get("CPU", 1))))
             opts = dataclasses.replace(self.settings, workers=workers)
             strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
             handles.append(remote.options(scheduling_strategy=strategy).remote(opts))
