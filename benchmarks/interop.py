@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from codelutra_data.errors import UserError
-from codelutra_data.files import atomic_write, read_jsonl
+from codelutra_data.files import atomic_write, read_jsonl, writable_destination
 from codelutra_data.records import Task
 
 BIRD_SEPARATOR = "\t----- bird -----\t"
@@ -124,22 +124,34 @@ def _one_line(sql: str) -> str:
     return sql.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ").strip()
 
 
-def write_predictions(path: str | Path, tasks: list[Task], codes: dict[str, list[str]]) -> Path:
-    """Write what was graded in another tool's format, chosen by suffix: .jsonl (EvalPlus, every sample),
-    .txt (Spider, first sample per task, one line each) or .json (BIRD, first sample per task)."""
+PREDICTION_FORMATS = {".jsonl": "EvalPlus", ".txt": "Spider", ".json": "BIRD"}
+
+
+def check_predictions_path(path: str | Path, tasks: list[Task]) -> Path:
+    """Refuse, before any grading, a predictions destination that cannot be written in a known format."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in PREDICTION_FORMATS:
+        raise UserError(f"unknown predictions format {suffix or path.name!r}: use .jsonl (EvalPlus), .txt (Spider) "
+                        f"or .json (BIRD)")
     if suffix in (".txt", ".json") and any(t.domain != "sql" for t in tasks):
         raise UserError(f"{suffix} predictions are for SQL suites; write Python samples as .jsonl (EvalPlus)")
+    return writable_destination(path, "--write-predictions")
+
+
+def predictions_text(path: str | Path, tasks: list[Task], codes: dict[str, list[str]]) -> str:
+    """What was graded in another tool's format, chosen by suffix: .jsonl (EvalPlus, every sample), .txt
+    (Spider, first sample per task, one line each) or .json (BIRD, first sample per task)."""
+    suffix = check_predictions_path(path, tasks).suffix.lower()
     one_line = lambda t: _one_line(codes[t.task_id][0] if codes[t.task_id] else "")  # noqa: E731
     if suffix == ".jsonl":
-        lines = [json.dumps({"task_id": t.task_id, "solution": code}) for t in tasks for code in codes[t.task_id]]
-        atomic_write(path, "".join(line + "\n" for line in lines))
-    elif suffix == ".txt":
-        atomic_write(path, "".join(one_line(t) + "\n" for t in tasks))
-    elif suffix == ".json":
-        data = {str(i): one_line(t) + BIRD_SEPARATOR + str(t.context.get("db_id", "")) for i, t in enumerate(tasks)}
-        atomic_write(path, json.dumps(data, indent=1))
-    else:
-        raise UserError(f"unknown predictions format {suffix!r}: use .jsonl (EvalPlus), .txt (Spider) or .json (BIRD)")
-    return path
+        return "".join(json.dumps({"task_id": t.task_id, "solution": code}) + "\n" for t in tasks
+                       for code in codes[t.task_id])
+    if suffix == ".txt":
+        return "".join(one_line(t) + "\n" for t in tasks)
+    return json.dumps({str(i): one_line(t) + BIRD_SEPARATOR + str(t.context.get("db_id", ""))
+                       for i, t in enumerate(tasks)}, indent=1)
+
+
+def write_predictions(path: str | Path, tasks: list[Task], codes: dict[str, list[str]]) -> Path:
+    return atomic_write(path, predictions_text(path, tasks, codes))

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Callable
 
 from codelutra_data import __version__
-from codelutra_data.benchmarks import interop, store
+from codelutra_data.benchmarks import interop, results_files, store
+from codelutra_data.benchmarks.store import LOCK_WAIT_S
 from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_at_k, status_histogram
 from codelutra_data.benchmarks.suites import Suite, file_digest, load_suite
 from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.sampling import SamplingSettings
 from codelutra_data.config import Settings, group, setting, settings
 from codelutra_data.errors import UserError
-from codelutra_data.files import atomic_write
 from codelutra_data.machine import default_threads, machine
 from codelutra_data.models.engine import EngineSettings
 from codelutra_data.models.spec import ModelRef
@@ -31,7 +31,7 @@ from codelutra_data.sandboxes.settings import SandboxSettings
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # Where results are written and how the work runs: not part of a result's identity (its config hash).
-NOT_HASHED = {"store", "out", "write_predictions", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
+NOT_HASHED = {"store", "out", "write_predictions", "store_wait_s", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
               "concurrency", "request_timeout_s", "threads", "tensor_parallel_size", *ExecutorSettings.layout()}
 
 
@@ -60,6 +60,8 @@ class EvalConfig(Settings):
                               shown="<store folder>/runs/<config hash>")
     write_predictions: str | None = setting(None, "Also write what was graded: .jsonl (EvalPlus), .txt (Spider) or "
                                             ".json (BIRD).")
+    store_wait_s: float = setting(LOCK_WAIT_S, "Seconds to wait for a results store another process is "
+                                  "writing.", flags=("--store-wait",))
     where: ExecutorSettings = group(ExecutorSettings)
 
     def check(self) -> None:
@@ -78,6 +80,8 @@ class EvalConfig(Settings):
             raise UserError("--min-reference-pass-rate must be between 0 and 1")
         if self.limit < 0:
             raise UserError("--limit must be 0 (all tasks) or more")
+        if not 0 <= self.store_wait_s <= 24 * 3600:
+            raise UserError(f"--store-wait must be between 0 and 86400 seconds, got {self.store_wait_s:g}")
 
     def hashed(self) -> dict:
         d = {k: v for k, v in self.flat().items() if k not in NOT_HASHED}
@@ -195,6 +199,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         backend = LazyBackend(cfg.model, cfg.engine, timing)
         cfg = EvalConfig(**{**cfg.__dict__, "engine": backend.engine})  # `auto` resolved: what the result records
     suite = _select_suite(cfg)
+    if not check_references_only:
+        results_files.check_outputs(cfg.store, cfg.out, cfg.write_predictions, suite.tasks)
     candidates = None if check_references_only else _candidates(cfg, suite)
     info = model_info(backend.ref) if backend else {}
     checked = [0]
@@ -274,16 +280,10 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         "timing": {k: round(v, 2) for k, v in {**timing, "total_s": time.monotonic() - started}.items()},
         "per_task_file": str(out_dir / "per_task.jsonl"),
     }
-    _write_results(out_dir, results, per_task)
-    if cfg.write_predictions:
-        interop.write_predictions(cfg.write_predictions, suite.tasks, candidates)
-    store.write_rows(cfg.store, store_rows(results))
+    predictions = ((cfg.write_predictions, interop.predictions_text(cfg.write_predictions, suite.tasks, candidates))
+                   if cfg.write_predictions else None)
+    results_files.commit(cfg.store, out_dir, results, per_task, store_rows(results), predictions, cfg.store_wait_s)
     return EvalResult(results, per_task, out_dir)
-
-
-def _write_results(out_dir: Path, results: dict, per_task: list[dict]) -> None:
-    atomic_write(out_dir / "per_task.jsonl", "".join(json.dumps(r) + "\n" for r in per_task))
-    atomic_write(out_dir / "results.json", json.dumps(results, indent=1, default=str))
 
 
 def store_rows(results: dict) -> list[dict]:

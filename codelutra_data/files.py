@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +16,63 @@ from codelutra_data.errors import UserError
 def partial_name(path: Path) -> Path:
     """Where `path` is written before it is renamed into place (a reader never sees it half-written)."""
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
+
+
+_PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)$")
+
+
+def partial_of(path: Path) -> tuple[str, int] | None:
+    """(the final name, the writer's pid) when `path` is a partial file or folder, else None."""
+    match = _PARTIAL.match(path.name)
+    return (match["name"], int(match["pid"])) if match else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_partials(folder: str | Path) -> list[Path]:
+    """Partial files and folders in `folder` whose writer is gone (killed mid-write): nothing will finish them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if (got := partial_of(p)) and got[1] != os.getpid() and not alive(got[1]))
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def writable_destination(path: str | Path, what: str) -> Path:
+    """Refuse, before any work, a file destination that cannot be written: a folder, or under a file or a
+    folder this user may not write to."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; name a file")
+    writable_folder(path.parent, f"the folder of {what} {path}")
+    return path
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """Refuse a folder that is a file, or that cannot be created or written to."""
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{what} cannot be created: {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{what} is not writable: no permission to write in {probe}")
+    return path
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:

@@ -196,3 +196,136 @@ def test_sql_results_are_counted_as_rows_arrive_and_workers_have_an_address_spac
     assert got["status"] == "runtime_error" and "result too large" in got["feedback"], got
     assert got["peak_mb"] < 400, got  # one 50 MB row at a time, never a batch of them
     assert int(got["address_space"]) == got["expected"], got
+
+
+# ---------------------------------------------------------------- kill -9 at every write of an eval
+def eval_args(folder, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", "spider-dev", "--split", "test", "--limit",
+            "3", "--predictions", str(spider_predictions(folder, 3)), "--store", str(folder / "s" / "results.duckdb"),
+            "--write-predictions", str(folder / "p" / "graded.txt"), "--json", *extra]
+
+
+def killed_at(folder, syscalls: str, when: int, path: str | None = None) -> subprocess.CompletedProcess:
+    """Run the eval under strace, which sends SIGKILL as it enters the `when`-th of these syscalls."""
+    trace = ["strace", "-f", "-qq", "--signal=none", "-o", "/dev/null", "-e", f"trace={syscalls}",
+             "-e", f"inject={syscalls}:signal=SIGKILL:when={when}", *(["-P", path] if path else [])]
+    return subprocess.run([*trace, *eval_args(folder)], capture_output=True, text=True, timeout=600, cwd=folder)
+
+
+def store_dates(store_file) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(store_file), read_only=True)
+    try:
+        return {h: str(d) for h, d in con.execute("SELECT DISTINCT config_hash, date FROM results").fetchall()}
+    finally:
+        con.close()
+
+
+def partials(folder) -> list[str]:
+    return sorted(str(p) for p in folder.rglob(".*partial-*"))
+
+
+def check_consistent(folder) -> None:
+    """The store and the files agree, and nothing partial is left."""
+    store_file = folder / "s" / "results.duckdb"
+    dates = store_dates(store_file)
+    (run,) = (folder / "s" / "runs").iterdir()
+    results = json.loads((run / "results.json").read_text())
+    assert dates == {results["config_hash"]: str(__import__("datetime").datetime.fromisoformat(results["date"])
+                                                 .replace(tzinfo=None))}
+    assert len((run / "per_task.jsonl").read_text().splitlines()) == 3
+    assert len((folder / "p" / "graded.txt").read_text().splitlines()) == 3
+    assert partials(folder) == []
+
+
+@pytest.mark.parametrize("syscall,when", [("link", 1), ("rename", 1), ("rename", 2), ("rename", 3)])
+def test_kill_at_each_rename_of_a_first_eval(tmp_path, syscall, when):
+    """The store's creation (a link) and the three renames of the commit, on a user's very first run."""
+    killed = killed_at(tmp_path, syscall, when)
+    assert killed.returncode != 0
+    store_file = tmp_path / "s" / "results.duckdb"
+    board = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "leaderboard", "--store", str(store_file),
+                            "--json"], capture_output=True, text=True, timeout=300)
+    if store_file.exists():
+        assert board.returncode == 0, board.stderr  # a store at the real name is always a whole one
+    else:
+        assert board.returncode == 2 and "no results store" in board.stderr
+    again = subprocess.run(eval_args(tmp_path), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    check_consistent(tmp_path)
+
+
+@pytest.mark.parametrize("syscalls,when,on_store", [("rename", 1, False), ("rename", 2, False), ("rename", 3, False),
+                                                     ("pwrite64", 1, True), ("fsync,fdatasync", 1, True)])
+def test_kill_at_each_write_of_a_rerun(tmp_path, syscalls, when, on_store):
+    from codelutra_data.benchmarks.results_files import settle
+
+    first = subprocess.run(eval_args(tmp_path), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    store_file = tmp_path / "s" / "results.duckdb"
+    before = store_dates(store_file)
+    killed = killed_at(tmp_path, syscalls, when, str(store_file) if on_store else None)
+    assert killed.returncode != 0
+    after = store_dates(store_file)  # the store opens, and holds the old run or the new one
+    assert list(after) == list(before)
+    (run,) = (tmp_path / "s" / "runs").iterdir()
+    settle(run, str(store_file))  # what the next eval does first: finish a committed run, undo the rest
+    results = json.loads((run / "results.json").read_text())
+    assert str(__import__("datetime").datetime.fromisoformat(results["date"]).replace(tzinfo=None)) == after[results["config_hash"]]
+    again = subprocess.run(eval_args(tmp_path), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    check_consistent(tmp_path)
+
+
+def test_an_empty_store_left_by_an_older_kill_is_replaced(tmp_path):
+    store_file = tmp_path / "s" / "results.duckdb"
+    store_file.parent.mkdir()
+    store_file.touch()
+    board = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "leaderboard", "--store", str(store_file)],
+                           capture_output=True, text=True, timeout=300)
+    assert board.returncode == 2 and "no results store" in board.stderr and "valid" not in board.stderr
+    done = subprocess.run(eval_args(tmp_path), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "empty file left by an interrupted run" in done.stderr
+    check_consistent(tmp_path)
+
+
+def test_a_locked_store_is_waited_for_then_one_line_and_nothing_written(tmp_path):
+    import duckdb
+
+    store_file = tmp_path / "s" / "results.duckdb"
+    first = subprocess.run(eval_args(tmp_path), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(store_file)!r}); "
+                               "print('held', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (run,) = (tmp_path / "s" / "runs").iterdir()
+        before = {p.name: p.read_bytes() for p in run.iterdir()}
+        done = subprocess.run(eval_args(tmp_path, "--store-wait", "1.5", "--seed", "1"), capture_output=True,
+                              text=True, timeout=600, cwd=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("waiting up to 1.5 s for the results store") and f"process {holder.pid}" in lines[0]
+    assert lines[-1].startswith("error: the results store") and "in use by" in lines[-1] and len(lines) == 2
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before and partials(tmp_path) == []
+    assert len(list((tmp_path / "s" / "runs").iterdir())) == 1
+    duckdb.connect(str(store_file), read_only=True).close()
+
+
+@pytest.mark.parametrize("flag,value", [("--out", "a-file"), ("--write-predictions", "graded.csv"),
+                                        ("--write-predictions", "a-folder"), ("--store", "a-folder")])
+def test_outputs_that_cannot_be_written_are_refused_before_grading(tmp_path, flag, value):
+    (tmp_path / "a-file").write_text("mine\n")
+    (tmp_path / "a-folder").mkdir()
+    args = [sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", "spider-dev", "--split", "test", "--limit",
+            "3", "--predictions", str(spider_predictions(tmp_path, 3)), "--store", str(tmp_path / "s" / "r.duckdb"),
+            flag, str(tmp_path / value)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "s").exists() and (tmp_path / "a-file").read_text() == "mine\n"
+    assert list((tmp_path / "a-folder").iterdir()) == [] and partials(tmp_path) == []
