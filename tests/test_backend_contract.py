@@ -57,7 +57,8 @@ def check_contract(backend) -> None:
     assert [len(x) for x in out] == [2, 2, 2]
     for c in (c for x in out for c in x):
         assert isinstance(c, Completion) and c.prefill == "continued"
-        assert not c.text.startswith("```")  # the opened fence was continued, not opened again
+        # the opened fence was continued, not opened again (closing it at once, "```", is a model's right)
+        assert c.text == "```" or not c.text.startswith("```")
         assert c.text.find("```") in (-1, len(c.text) - 3)  # nothing after a stop string
         assert c.finish_reason in ("stop", "length")
         if c.tokens != -1:
@@ -69,7 +70,10 @@ def check_contract(backend) -> None:
     # One prompt at a time: a server's continuous batching changes numerics with the batch's composition.
     first = backend.generate(PROMPTS[:1], 1, GREEDY, seed=0)
     assert backend.generate(PROMPTS[:1], 1, GREEDY, seed=99) == first  # greedy ignores the seed
-    assert any(c.finish_reason == "stop" for x in backend.generate(PROMPTS, 1, GREEDY, seed=0) for c in x)
+    # Whether a greedy answer closes its fence within the budget is the model's luck on this CPU: the stop
+    # string itself is checked where answers are scripted (the openai backend against the answer server).
+    for c in (c for x in backend.generate(PROMPTS, 1, GREEDY, seed=0) for c in x):
+        assert c.finish_reason in ("stop", "length") and c.text.find("```") in (-1, len(c.text) - 3)
 
     short = backend.generate(PROMPTS[:1], 1, FOUR_TOKENS, seed=0)[0][0]
     assert short.finish_reason == "length" and short.tokens in (4, -1) and short.text
