@@ -7,7 +7,8 @@ import json
 import click
 
 from codelutra_data.benchmarks.runner import EvalConfig
-from codelutra_data.config import config_option, json_option, options
+from codelutra_data.benchmarks.store import DEFAULT_STORE
+from codelutra_data.config import Settings, config_option, json_option, merge, options, setting, settings
 from codelutra_data.errors import UserError
 
 
@@ -34,7 +35,7 @@ def eval_command(config_file, k_text, check_references, as_json, **flags) -> Non
     from rich.console import Console
 
     from codelutra_data.benchmarks.runner import run_eval
-    from codelutra_data.config import load_yaml, merge
+    from codelutra_data.config import load_yaml
 
     file_values = load_yaml(config_file) if config_file else {}
     if "k" in file_values and isinstance(file_values["k"], (str, int)):
@@ -43,7 +44,8 @@ def eval_command(config_file, k_text, check_references, as_json, **flags) -> Non
     if not (flags.get("suite") or file_values.get("suite")):
         raise UserError("--suite is required (spider-dev, humaneval, mbpp, a folder or a .jsonl file)")
     cfg = merge(EvalConfig, file_values, flags)
-    cfg.k = tuple(cfg.k)
+    if isinstance(cfg.k, list):  # YAML's list; anything else is refused by validate()
+        cfg.k = tuple(cfg.k)
     console = Console(stderr=True)
     quiet = as_json or not console.is_terminal
     result = _with_progress(console, quiet, lambda progress: run_eval(cfg, progress, check_references))
@@ -86,26 +88,37 @@ def _with_progress(console, quiet: bool, run):
         return run(progress)
 
 
+@settings
+class LeaderboardConfig(Settings):
+    """Which results `leaderboard` shows, and how."""
+
+    # not path="input": a missing store is the reader's to explain (`eval` makes it)
+    store: str = setting(DEFAULT_STORE, "Results store (DuckDB file).")
+    suite: str | None = setting(None, "Only this suite.")
+    markdown: bool = setting(False, "Print markdown tables instead of the terminal table.")
+    html: str | None = setting(None, "Write a static page (index.html, no network needed) to this folder.",
+                               path="output-folder")
+
+
 @click.command()
-@click.option("--store", default="results/results.duckdb", show_default=True, help="Results store (DuckDB file).")
-@click.option("--suite", help="Only this suite.")
-@click.option("--markdown", is_flag=True, help="Print markdown tables instead of the terminal table.")
-@click.option("--html", "html_dir", help="Write a static page (index.html, no network needed) to this folder.")
+@options(LeaderboardConfig)
 @json_option("the rows")
-def leaderboard(store, suite, markdown, html_dir, as_json) -> None:
+def leaderboard(as_json, **flags) -> None:
     """Show the results store as leaderboard tables: terminal, markdown, JSON or a static HTML page."""
     from codelutra_data.benchmarks import leaderboard as board
     from codelutra_data.benchmarks.store import read_rows
 
-    rows = read_rows(store, suite)
+    cfg = merge(LeaderboardConfig, {}, flags)
+    cfg.validate()
+    rows = read_rows(cfg.store, cfg.suite)
     if not rows:
-        raise UserError(f"no results{' for suite ' + repr(suite) if suite else ''} in {store}")
-    if html_dir:
-        path = board.render_html(rows, html_dir)
+        raise UserError(f"no results{' for suite ' + repr(cfg.suite) if cfg.suite else ''} in {cfg.store}")
+    if cfg.html:
+        path = board.render_html(rows, cfg.html)
         click.echo(f"wrote {path}")
     if as_json:
         click.echo(json.dumps(rows, indent=1, default=str))
-    elif markdown:
+    elif cfg.markdown:
         click.echo(board.render_markdown(rows))
-    elif not html_dir:
+    elif not cfg.html:
         board.render_terminal(rows)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from codelutra_data.errors import UserError
-from codelutra_data.files import atomic_write, read_jsonl, writable_destination
+from codelutra_data.files import atomic_write, read_json, read_jsonl, read_text, writable_destination
 from codelutra_data.records import Task
 
 BIRD_SEPARATOR = "\t----- bird -----\t"
@@ -51,7 +51,7 @@ def read_spider_predictions(path: str | Path, tasks: list[Task]) -> dict[str, li
     path = Path(path)
     if not path.is_file():
         raise UserError(f"predictions file not found: {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     if len(lines) != len(tasks):
         raise UserError(f"{path} has {len(lines)} lines but the suite has {len(tasks)} tasks "
                         f"(one query a line, in task order; a file with one line per task of the whole source, "
@@ -71,10 +71,7 @@ def read_bird_predictions(path: str | Path, tasks: list[Task]) -> dict[str, list
     path = Path(path)
     if not path.is_file():
         raise UserError(f"predictions file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object of index -> 'SQL\\t----- bird -----\\tdb_id'")
     keys = {str(i) for i in range(len(tasks))}
@@ -105,7 +102,7 @@ def count_predictions(path: str | Path) -> int | None:
             data = json.loads(path.read_text(encoding="utf-8"))
             return len(data) if isinstance(data, dict) else None
         return len(path.read_text(encoding="utf-8").splitlines())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

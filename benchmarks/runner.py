@@ -21,7 +21,7 @@ from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_
 from codelutra_data.benchmarks.suites import Suite, file_digest, load_suite
 from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.sampling import SamplingSettings
-from codelutra_data.config import Settings, group, setting, settings
+from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.machine import default_threads, machine
 from codelutra_data.models.engine import EngineSettings
@@ -30,6 +30,7 @@ from codelutra_data.records import content_hash
 from codelutra_data.sandboxes.settings import SandboxSettings
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+SOURCES = "give exactly one of --model, --samples or --predictions (or --check-references)"
 # Where results are written and how the work runs: not part of a result's identity (its config hash).
 NOT_HASHED = {"store", "out", "write_predictions", "store_wait_s", "workers", "batch_size", "bootstrap_resamples", "api_key_env",
               "concurrency", "request_timeout_s", "threads", "tensor_parallel_size", *ExecutorSettings.layout()}
@@ -39,49 +40,48 @@ NOT_HASHED = {"store", "out", "write_predictions", "store_wait_s", "workers", "b
 class EvalConfig(Settings):
     """Everything that decides a result; `config_hash` is computed from it (minus where files are written)."""
 
-    suite: str = setting(help="spider-dev, humaneval, mbpp, a Spider/BIRD folder or a task .jsonl file.")
+    suite: str = setting(help="spider-dev, humaneval, mbpp, a Spider/BIRD folder or a task .jsonl file.", path="input")
     split: str | None = setting(None, "Split to grade; 'all' for every task.", shown="the source's test split, else all")
-    limit: int = setting(0, "Grade only the first N tasks of the split.", shown="0 = all")
-    model: str | None = setting(None, "Model to sample: bundled name, local directory (e.g. a trained model) or Hub id.")
+    limit: int = setting(0, "Grade only the first N tasks of the split.", shown="0 = all", at_least=0)
+    model: str | None = setting(None, "Model to sample: bundled name, local directory (e.g. a trained model) or Hub id.",
+                                path="input")
     engine: EngineSettings = group(EngineSettings)
-    samples: str | None = setting(None, "Grade an EvalPlus-format JSONL (task_id + solution or completion); no model.")
+    samples: str | None = setting(None, "Grade an EvalPlus-format JSONL (task_id + solution or completion); no model.",
+                                  path="input")
     predictions: str | None = setting(None, "Grade SQL predictions: Spider pred.txt (one query a line, suite order) "
-                                      "or BIRD JSON.")
-    n: int = setting(1, "Samples per task.")
+                                      "or BIRD JSON.", path="input")
+    n: int = setting(1, "Samples per task.", at_least=1, at_most=10_000)
     sampling: SamplingSettings = group(SamplingSettings, temperature=0.0, top_p=1.0)  # greedy, as in the papers
     k: tuple[int, ...] = setting((1,), "pass@k values to report, k <= n, e.g. 1,5,10.", flags=("--k",), option=False)
-    seed: int = setting(0, "Sampling and bootstrap seed.")
+    seed: int = setting(0, "Sampling and bootstrap seed.", at_least=0, at_most=MAX_SEED)
     sandbox: SandboxSettings = group(SandboxSettings)
-    min_reference_pass_rate: float = setting(0.95, "Refuse to record a result when fewer references pass.")
+    min_reference_pass_rate: float = setting(0.95, "Refuse to record a result when fewer references pass.",
+                                             at_least=0, at_most=1)
     allow_failing_references: bool = setting(False, "Record anyway (the override is recorded).")
-    bootstrap_resamples: int = setting(2000, "Resamples for the 95% intervals.", option=False)
-    store: str = setting(store.DEFAULT_STORE, "Results store (DuckDB file).")
+    bootstrap_resamples: int = setting(2000, "Resamples for the 95% intervals.", option=False, at_least=1,
+                                       at_most=1_000_000)
+    store: str = setting(store.DEFAULT_STORE, "Results store (DuckDB file).", path="output-file")
     out: str | None = setting(None, "Folder for results.json and per_task.jsonl.",
-                              shown="<store folder>/runs/<config hash>")
+                              shown="<store folder>/runs/<config hash>", path="output-folder")
     write_predictions: str | None = setting(None, "Also write what was graded: .jsonl (EvalPlus), .txt (Spider) or "
-                                            ".json (BIRD).")
+                                            ".json (BIRD).", path="output-file")
     store_wait_s: float = setting(LOCK_WAIT_S, "Seconds to wait for a results store another process is "
-                                  "writing.", flags=("--store-wait",))
+                                  "writing.", flags=("--store-wait",), at_least=0, at_most=24 * 3600)
     where: ExecutorSettings = group(ExecutorSettings)
 
     def check(self) -> None:
-        sources = [x for x in (self.model, self.samples, self.predictions) if x]
-        if len(sources) != 1:
-            raise UserError("give exactly one of --model, --samples or --predictions (or --check-references)")
-        if self.n < 1:
-            raise UserError("--n must be at least 1")
+        if len(self.sources()) > 1:
+            raise UserError(SOURCES)
         if not self.k or any(k < 1 for k in self.k):
             raise UserError("--k takes positive integers, e.g. --k 1,5,10")
         if self.model and max(self.k) > self.n:
             raise UserError(f"pass@{max(self.k)} needs --n {max(self.k)} or more samples per task (got --n {self.n})")
         if self.model and self.n > 1 and self.sampling.temperature == 0:
             raise UserError("--n above 1 needs --temperature above 0 (greedy decoding gives the same answer n times)")
-        if not 0 <= self.min_reference_pass_rate <= 1:
-            raise UserError("--min-reference-pass-rate must be between 0 and 1")
-        if self.limit < 0:
-            raise UserError("--limit must be 0 (all tasks) or more")
-        if not 0 <= self.store_wait_s <= 24 * 3600:
-            raise UserError(f"--store-wait must be between 0 and 86400 seconds, got {self.store_wait_s:g}")
+
+    def sources(self) -> list[str]:
+        """What is graded: a model, a samples file or a predictions file (exactly one, but for --check-references)."""
+        return [x for x in (self.model, self.samples, self.predictions) if x]
 
     def hashed(self) -> dict:
         d = {k: v for k, v in self.flat().items() if k not in NOT_HASHED}
@@ -189,8 +189,9 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
     from codelutra_data.builders.pipeline import References
 
     started = time.monotonic()
-    if not check_references_only:
-        cfg.validate()
+    cfg.validate()
+    if not check_references_only and not cfg.sources():
+        raise UserError(SOURCES)
     timing: dict = {}
     backend = None
     if cfg.model:

@@ -18,6 +18,7 @@ from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
 from codelutra_data.machine import cpu_name, default_threads
 from codelutra_data.models.engine import LazyBackend, generation_stats
+from codelutra_data.models.spec import resolve
 from codelutra_data.records import Execution, Sample, Task, content_hash
 from codelutra_data.store import RunStore
 
@@ -82,6 +83,8 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
     backend = LazyBackend(cfg.model, cfg.engine, timing)
     cfg = BuildConfig(**{**cfg.__dict__, "engine": backend.engine})  # `auto` resolved: what the release records
     reviser = LazyBackend(cfg.reviser, cfg.engine, timing) if cfg.reviser else None  # an unknown reviser fails now
+    if cfg.mode == "trajectories" and cfg.tokenizer:
+        resolve(cfg.tokenizer, prepare=False)  # an unknown tokenizer fails now, not after the sampling
     if cfg.mode != "trajectories" or (reviser and reviser.model_spec == cfg.model):
         reviser = None
     run_dir = Path(cfg.runs_dir) / name / version

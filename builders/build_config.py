@@ -10,7 +10,7 @@ from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.focal_pairs import REJECTED_RULES
 from codelutra_data.builders.release import parse_version
 from codelutra_data.builders.sampling import SamplingSettings
-from codelutra_data.config import Settings, group, setting, settings
+from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.models.engine import EngineSettings
 from codelutra_data.sandboxes.settings import SandboxSettings
@@ -32,58 +32,47 @@ class BuildConfig(Settings):
     """Everything that determines a build, and where and how it runs."""
 
     tasks: str = setting("spider-dev", "Task source: a name (spider-dev, mbpp, humaneval), a Spider/BIRD folder, or a "
-                         ".jsonl file (SQL, Python or DS-1000 format).")
+                         ".jsonl file (SQL, Python or DS-1000 format).", path="input")
     mode: str = setting("pairs", "pairs: CodeLutra pass/fail pairs from independent samples; trajectories: CodeFlow "
                         "debug trajectories and IterPref focal pairs.", choices=BUILD_MODES)
     split: str = setting("auto", "Split to use: train, test, validation, all, or auto (train if the source has one, "
                          "else all).")
-    limit: int = setting(30, "Use the first N tasks; 0 = all.")
-    samples: int = setting(8, "Samples per task (M).")
-    pairs_per_task: int = setting(2, "Pairs per task (K).")
-    seed: int = setting(0, "Seed for sampling and pairing.")
-    model: str = setting("smollm2-135m", "Bundled name (smollm2-135m), a local directory, or a Hub id.")
+    limit: int = setting(30, "Use the first N tasks; 0 = all.", at_least=0)
+    samples: int = setting(8, "Samples per task (M).", at_least=1, at_most=10_000)
+    pairs_per_task: int = setting(2, "Pairs per task (K).", at_least=1, at_most=10_000)
+    seed: int = setting(0, "Seed for sampling and pairing.", at_least=0, at_most=MAX_SEED)
+    model: str = setting("smollm2-135m", "Bundled name (smollm2-135m), a local directory, or a Hub id.", path="input")
     engine: EngineSettings = group(EngineSettings)
     tokenizer: str | None = setting(None, "trajectories: model spec whose tokenizer measures focal pairs.",
-                                    shown="--model")
+                                    shown="--model", path="input")
     sampling: SamplingSettings = group(SamplingSettings)
     sandbox: SandboxSettings = group(SandboxSettings)
     min_reference_pass_rate: float = setting(0.95, "Refuse a task source whose reference solutions pass less often; "
-                                             "0 disables.")
+                                             "0 disables.", at_least=0, at_most=1)
     reference_fallback: bool = setting(False, "Use the gold answer as the chosen side when no sample is correct.",
                                        negatable=True)
     include_timeouts: bool = setting(False, "Allow timed-out samples as rejected answers (off: timeouts depend on the "
                                      "machine).", negatable=True)
-    trajectories_per_task: int = setting(1, "trajectories: independent debug trajectories per task.")
-    max_rounds: int = setting(5, "trajectories: revisions after the first attempt.")
+    trajectories_per_task: int = setting(1, "trajectories: independent debug trajectories per task.", at_least=1,
+                                         at_most=1000)
+    max_rounds: int = setting(5, "trajectories: revisions after the first attempt.", at_least=0, at_most=100)
     reviser: str | None = setting(None, "trajectories: model spec that writes the fixes (e.g. a stronger model).",
-                                  shown="--model")
+                                  shown="--model", path="input")
     rejected: str = setting("random", "trajectories: which earlier failing attempt is the rejected side (random is "
                             "seeded).", choices=REJECTED_RULES)
-    max_error_lines: int = setting(20, "trajectories: drop focal pairs with more error lines.")
-    max_pair_tokens: int = setting(2048, "trajectories: drop focal pairs with a side longer than this many tokens.")
-    max_repeats: int = setting(2, "trajectories: close a trajectory after this many resubmissions in a row.")
+    max_error_lines: int = setting(20, "trajectories: drop focal pairs with more error lines.", at_least=1)
+    max_pair_tokens: int = setting(2048, "trajectories: drop focal pairs with a side longer than this many tokens.",
+                                   at_least=1)
+    max_repeats: int = setting(2, "trajectories: close a trajectory after this many resubmissions in a row.",
+                               at_least=1)
     name: str | None = setting(None, "Release name.", shown="<source>-<model>, plus -trajectories in that mode")
     version: str | None = setting(None, "Release version (semver).", shown="next free patch, from 0.1.0")
-    runs_dir: str = setting("runs", "Where run stores live.")
-    releases_dir: str = setting("releases", "Where releases are written.")
+    runs_dir: str = setting("runs", "Where run stores live.", path="output-folder")
+    releases_dir: str = setting("releases", "Where releases are written.", path="output-folder")
     resume: bool = setting(False, "Continue an interrupted build of the same config.")
     where: ExecutorSettings = group(ExecutorSettings)
 
     def check(self) -> None:
-        if self.trajectories_per_task < 1 or self.max_rounds < 0 or self.max_repeats < 1:
-            raise UserError("--trajectories-per-task and --max-repeats must be at least 1, --max-rounds at least 0")
-        if self.max_error_lines < 1 or self.max_pair_tokens < 1:
-            raise UserError("--max-error-lines and --max-pair-tokens must be at least 1")
-        if self.samples < 1 or self.pairs_per_task < 1:
-            raise UserError("--samples and --pairs-per-task must be at least 1")
-        if self.limit < 0:
-            raise UserError("--limit must be 0 (all tasks) or more")
-        if self.mode not in BUILD_MODES:
-            raise UserError(f"unknown mode {self.mode!r}: use one of {', '.join(BUILD_MODES)}")
-        if self.rejected not in REJECTED_RULES:
-            raise UserError(f"unknown --rejected rule {self.rejected!r}: use one of {', '.join(REJECTED_RULES)}")
-        if not 0 <= self.min_reference_pass_rate <= 1:
-            raise UserError("--min-reference-pass-rate must be between 0 and 1")
         if self.version is not None and parse_version(self.version) is None:
             raise UserError(f"version {self.version!r} is not semver (MAJOR.MINOR.PATCH)")
         if self.name is not None and not _NAME.match(self.name):

@@ -54,6 +54,7 @@ def _prepare_push(cfg, repo_id: str, console, quiet: bool):
     from codelutra_data.builders.release import local_versions
 
     cfg.validate()
+    publish.check_repo_id(repo_id, "--push-to-hub")
     user = publish.check_can_push()
     if cfg.version or cfg.resume:
         return cfg
@@ -100,7 +101,8 @@ def push(release, repo_id, private, dry_run, resume, as_json) -> None:
     from codelutra_data.builders.release import read_release
 
     console = Console(stderr=True)
-    if dry_run:
+    if dry_run:  # what a real push checks before it sends anything: the repo id, then the whole release
+        publish.check_repo_id(repo_id)
         release_obj = read_release(release)
         lines = publish.plan_lines(release_obj, repo_id)
         if as_json:

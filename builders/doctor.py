@@ -7,28 +7,37 @@ import json
 
 import click
 
-from codelutra_data.config import json_option, merge, options
+from codelutra_data.config import Settings, group, json_option, merge, options, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.sandboxes.settings import SandboxSettings
 
 
+@settings
+class DoctorConfig(Settings):
+    """What `doctor` checks: the sandbox as a build would run it and, optionally, a task source's references."""
+
+    tasks: str | None = setting(None, "Also run every reference solution of this task source (name, folder or "
+                                ".jsonl).", path="input")
+    split: str = setting("all", "Split of the task source to check.")
+    limit: int = setting(0, "Check only the first N tasks; 0 = all.", at_least=0)
+    sandbox: SandboxSettings = group(SandboxSettings)
+    min_pass_rate: float = setting(1.0, "Exit non-zero when fewer references pass.", at_least=0, at_most=1)
+
+
 @click.command()
-@click.option("--tasks", "source", help="Also run every reference solution of this task source (name, folder or .jsonl).")
-@click.option("--split", default="all", show_default=True, help="Split of the task source to check.")
-@click.option("--limit", type=int, default=0, help="Check only the first N tasks; 0 = all.")
-@options(SandboxSettings)
-@click.option("--min-pass-rate", type=float, default=1.0, show_default=True,
-              help="Exit non-zero when fewer references pass.")
+@options(DoctorConfig)
 @json_option("the report")
-def doctor(source, split, limit, min_pass_rate, as_json, **flags) -> None:
+def doctor(as_json, **flags) -> None:
     """Report sandbox isolation, limits and CPU; with --tasks, run every reference solution."""
     from codelutra_data.machine import machine
     from codelutra_data.models.registry import backend_report
     from codelutra_data.sandboxes.isolation import detect
     from codelutra_data.sandboxes.settings import limits_for
 
-    sandbox = merge(SandboxSettings, {}, flags)
-    sandbox.validate()
+    cfg = merge(DoctorConfig, {}, flags)
+    cfg.validate()
+    tasks = _load(cfg) if cfg.tasks else []  # a bad source is one line, before the report
+    sandbox = cfg.sandbox
     status = detect()
     here = machine()
     report = {
@@ -48,27 +57,32 @@ def doctor(source, split, limit, min_pass_rate, as_json, **flags) -> None:
         click.echo("           sql " + ", ".join(f"{k}={v}" for k, v in report["limits"]["sql"].items()))
         for row in report["backends"]:
             click.echo(f"backend:   {row['name']} {'ok' if row['usable'] else 'NOT USABLE'}: {row['detail']}")
-    if source and ok:
-        report["references"] = _check(source, split, limit, sandbox, as_json)
-        ok = report["references"]["pass_rate"] >= min_pass_rate
+    if tasks and ok:
+        report["references"] = _check(cfg.tasks, cfg.split, tasks, sandbox, as_json)
+        ok = report["references"]["pass_rate"] >= cfg.min_pass_rate
     if as_json:
         click.echo(json.dumps(report, indent=1))
     if not ok:
         raise SystemExit(1)
 
 
-def _check(source: str, split: str, limit: int, sandbox: SandboxSettings, quiet: bool) -> dict:
+def _load(cfg: DoctorConfig) -> list:
+    from codelutra_data.builders.tasks import load_tasks
+
+    tasks = load_tasks(cfg.tasks, cfg.split, cfg.limit or None)
+    domains = {t.domain for t in tasks}
+    if len(domains) != 1:
+        raise UserError(f"{cfg.tasks!r} mixes domains {sorted(domains)}")
+    return tasks
+
+
+def _check(source: str, split: str, tasks: list, sandbox: SandboxSettings, quiet: bool) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from codelutra_data.builders.executors import LocalExecutor
     from codelutra_data.builders.pipeline import check_references
-    from codelutra_data.builders.tasks import load_tasks
 
-    tasks = load_tasks(source, split, limit or None)
-    domains = {t.domain for t in tasks}
-    if len(domains) != 1:
-        raise UserError(f"{source!r} mixes domains {sorted(domains)}")
     with Progress(TextColumn("[bold]references"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=quiet, transient=True) as bar:
         handle = bar.add_task("refs", total=len(tasks))

@@ -21,6 +21,7 @@ from codelutra_data.builders.release import (DATA_DIR, Release, next_version, pr
 from codelutra_data.builders.release.card import changelog_entry, merge_body, merge_metadata
 from codelutra_data.cards import card, split_card
 from codelutra_data.errors import UserError
+from codelutra_data.files import read_text
 from codelutra_data.models.spec import HUB_ID
 
 @dataclass
@@ -108,8 +109,27 @@ def check_can_push(token: str | None = None) -> str:
     return user.get("name", "")
 
 
+def check_repo_id(repo_id: str, option: str = "--repo") -> str:
+    """A dataset repo id as the Hub takes it: <namespace>/<name>, checked by huggingface_hub's own rules (the ones
+    its every call applies), so a dry run, a build that ends in a push and the push itself refuse the same ids."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    why = "give <namespace>/<name>, e.g. my-org/my-sql"
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        why = f"{str(exc).splitlines()[0].rstrip('.')}; {why}"
+    else:
+        if HUB_ID.match(repo_id):
+            return repo_id
+    raise UserError(f"{option} {repo_id!r} is not a Hub repository id: {why}")
+
+
 def plan_lines(release: Release, repo_id: str) -> list[str]:
-    """What a push would do, computed locally: nothing is sent (no token needed)."""
+    """What a push would do, computed locally: nothing is sent (no token needed). The repo id is checked as a
+    push checks it."""
+    check_repo_id(repo_id)
     lines = [f"push {release.path} -> dataset {repo_id} (created if missing)",
              f"one commit: {release.commit_title!r}, with parent_commit = main's head at push time"]
     for in_repo, local in release.files.items():
@@ -126,8 +146,7 @@ def push(release_path: str | Path, repo_id: str, *, private: bool = False, resum
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     log = log or (lambda message: None)
-    if not HUB_ID.match(repo_id):
-        raise UserError(f"{repo_id!r} is not a repository id: give <namespace>/<name>, e.g. my-org/my-sql")
+    check_repo_id(repo_id)
     release = read_release(release_path)
     hub = Hub(token)
     user = hub.whoami()
@@ -231,4 +250,4 @@ def _download(hub: Hub, repo_id: str, filename: str, revision: str) -> str:
         return ""
     except Exception as exc:  # noqa: BLE001
         raise hub.error(exc, f"read {filename}", repo_id) from None
-    return Path(path).read_text(encoding="utf-8")
+    return read_text(path)  # a card written elsewhere may not be UTF-8: one line, not a traceback

@@ -6,7 +6,6 @@ from __future__ import annotations
 from codelutra_data.builders.extract import EXTRACTORS
 from codelutra_data.builders.prompts import template_hash
 from codelutra_data.config import Settings, setting, settings
-from codelutra_data.errors import UserError
 from codelutra_data.models.base import Backend, Completion, GenerationWork, SamplingParams
 from codelutra_data.records import Sample, Task, content_hash
 
@@ -20,14 +19,11 @@ STOP = ("```",)  # the answer's code fence closes: nothing after it is code
 class SamplingSettings(Settings):
     """How answers are sampled (`eval` defaults to greedy, `build` to temperature 0.8)."""
 
-    temperature: float = setting(0.8, "Sampling temperature; 0 is greedy.")
-    top_p: float = setting(0.95, "Nucleus sampling: keep the most likely tokens up to this total probability.")
+    temperature: float = setting(0.8, "Sampling temperature; 0 is greedy.", at_least=0)
+    top_p: float = setting(0.95, "Nucleus sampling: keep the most likely tokens up to this total probability.",
+                           above=0, at_most=1)
     max_new_tokens: int | None = setting(None, "Tokens generated per answer at most.",
-                                         shown="128 for SQL, 384 for Python")
-
-    def check(self) -> None:
-        if not 0 < self.top_p <= 1 or self.temperature < 0 or (self.max_new_tokens or 1) < 1:
-            raise UserError("sampling needs temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1")
+                                         shown="128 for SQL, 384 for Python", at_least=1, at_most=2**20)
 
     def params(self, domain: str) -> SamplingParams:
         tokens = self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[domain]

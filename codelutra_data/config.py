@@ -4,7 +4,8 @@ config dataclasses are the model).
 A field made with `setting()` carries its help text, its flags where they are not `--the-field-name`, its choices
 and, where the default needs words ("auto: ..."), how `--help` shows it. `options()` turns a settings class into
 click options, `load()` builds one from defaults < a YAML file < the flags given, and `validate()` checks every
-value's type before the class's own rules, so a bad value is one line wherever it came from.
+value's type and what its field declares (choices, range, path) before the class's own rules, so a bad value is
+one line wherever it came from.
 
 Groups that several commands share (the model engine, sampling, the sandbox, where the work runs) are settings
 classes nested in the commands' configurations with `group()`. Their fields keep flat names wherever a user writes
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import os
 import types
 import typing
 from pathlib import Path
@@ -25,17 +28,29 @@ from typing import Any, Callable, TypeVar
 import yaml
 
 from codelutra_data.errors import UserError
+from codelutra_data.files import read_text, writable_destination, writable_folder
 
 T = TypeVar("T", bound="Settings")
+PATHS = ("input", "output-folder", "output-file")
+EXPLICIT_PATH = ("/", "./", "../", "~")  # a value written as a path, never a name
+MAX_SEED = 2**32 - 1  # numpy takes seeds up to here, and transformers.set_seed seeds numpy with ours
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] = (),  # noqa: A002
             choices: tuple[str, ...] | None = None, shown: str | None = None, negatable: bool = False,
-            factory: Callable[[], Any] | None = None, option: bool = True) -> Any:
+            factory: Callable[[], Any] | None = None, option: bool = True, at_least: float | None = None,
+            above: float | None = None, at_most: float | None = None, path: str | None = None) -> Any:
     """A field with what `--help` says about it. `shown` replaces the default in the help text; `negatable`
-    gives a boolean a `--no-` form; `option=False` keeps a field out of the command line (YAML and Python only)."""
+    gives a boolean a `--no-` form; `option=False` keeps a field out of the command line (YAML and Python only).
+    A number declares its range here (`at_least` or `above`, and `at_most`), so `validate()` refuses a value
+    outside it in one line wherever it came from. `path` is "input" (a file or folder read, or a name),
+    "output-folder" or "output-file": `--help` shows PATH, an input written as a path (./x, /x, ~/x) must exist and
+    an output that cannot be written (a folder under a file, a file where a folder is) is refused before any work."""
+    if path not in (None, *PATHS):
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     metadata = {"help": help, "flags": tuple(flags), "choices": tuple(choices) if choices else None,
-                "shown": shown, "negatable": negatable, "option": option}
+                "shown": shown, "negatable": negatable, "option": option,
+                "range": (at_least, above, at_most), "path": path}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -147,7 +162,8 @@ class Settings:
         return {name: self.get(name) for name in type(self).layout()}
 
     def validate(self) -> None:
-        """Types first (a YAML string where a number belongs), then each group's rules, then this class's."""
+        """Types first (a YAML string where a number belongs), then each field's declared range and path, then
+        each group's rules, then this class's."""
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -155,6 +171,8 @@ class Settings:
                 value.validate()
             elif not _fits(value, hints[f.name]):
                 raise UserError(f"{_label(f)} must be {_describe(hints[f.name])}, got {value!r}")
+            else:
+                _check_value(f, value)
         self.check()
 
     def check(self) -> None:
@@ -164,6 +182,39 @@ class Settings:
     def file_values(cls, values: dict) -> dict:
         """A config file's values before the flags are laid over them (a class may move old spellings here)."""
         return values
+
+
+def _check_value(f: dataclasses.Field, value: Any) -> None:
+    """A value of the right type within what its field declares: one of its choices, a finite number in its range,
+    an input written as a path that exists, an output that can be written."""
+    choices = f.metadata.get("choices")
+    if choices and value is not None and value not in choices:
+        raise UserError(f"{_label(f)} must be one of {', '.join(choices)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{_label(f)} must be a finite number, got {value!r}")
+    low, above, high = f.metadata.get("range", (None, None, None))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (low is not None and value < low) or (above is not None and value <= above) or (
+                high is not None and value > high):
+            raise UserError(f"{_label(f)} must be {_describe_range(low, above, high)}, got {value!r}")
+    kind = f.metadata.get("path")
+    if kind == "output-folder" and isinstance(value, str) and value:
+        writable_folder(value, _label(f))
+    if kind == "output-file" and isinstance(value, str) and value:
+        writable_destination(value, _label(f))
+    if kind == "input" and isinstance(value, str) and value.startswith(EXPLICIT_PATH):
+        if not os.path.exists(os.path.expanduser(value)):  # a name (a bundled model, a Hub id) is the loader's
+            raise UserError(f"{_label(f)}: no file or folder at {value}")
+
+
+def _describe_range(at_least: float | None, above: float | None, at_most: float | None) -> str:
+    """A declared range in words: 'at least 1', 'above 0 and at most 1'."""
+    def number(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+    parts = [f"{word} {number(bound)}" for word, bound in (("at least", at_least), ("above", above),
+                                                            ("at most", at_most)) if bound is not None]
+    return " and ".join(parts) or "any number"
 
 
 def _label(f: dataclasses.Field) -> str:
@@ -197,7 +248,7 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(arm) for arm in typing.get_args(hint) if arm is not type(None))
     names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping"}
     if origin is tuple:
-        return f"a list of {_describe(typing.get_args(hint)[0])}s"
+        return "a list of " + {int: "whole numbers", float: "numbers"}.get(typing.get_args(hint)[0], "texts")
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
@@ -209,6 +260,19 @@ def _click_type(hint: Any):
         typing.Union, types.UnionType) else [hint]
     base = arms[0] if len(arms) == 1 else str
     return {int: click.INT, float: click.FLOAT}.get(base, click.STRING)
+
+
+def _number_type(kind: Any, at_least: float | None = None, above: float | None = None,
+                 at_most: float | None = None) -> Any:
+    """A number option's click type with its declared range, so `--help` shows the range."""
+    import click
+
+    if kind not in (click.INT, click.FLOAT) or (at_least, above, at_most) == (None, None, None):
+        return kind
+    ranged = click.IntRange if kind is click.INT else click.FloatRange
+    typed = ranged(min=at_least if at_least is not None else above, max=at_most, min_open=above is not None)
+    typed.name = kind.name  # "'abc' is not a valid integer", as for any other whole number
+    return typed
 
 
 def _shown(value: Any) -> str | None:
@@ -250,11 +314,14 @@ def options(cls: type[Settings], *, only: tuple[str, ...] | None = None, flags: 
         elif meta["choices"]:
             decorators.append(click.option(*decls, param, type=click.Choice(meta["choices"]), help=text))
         else:
-            decorators.append(click.option(*decls, param, type=_click_type(hint), help=text))
+            kind = click.Path() if meta.get("path") else _number_type(_click_type(hint), *meta.get("range", ()))
+            decorators.append(click.option(*decls, param, type=kind, help=text))
 
     def apply(fn: Callable) -> Callable:
         for decorator in reversed(decorators):
             fn = decorator(fn)
+        # which settings class (and section) each command's options come from, for whoever walks the commands
+        fn.settings_options = [*getattr(fn, "settings_options", []), (cls, section)]
         return fn
 
     return apply
@@ -283,13 +350,17 @@ def json_option(what: str = "the result") -> Callable:
 
 # ------------------------------------------------------------------------------------------ files and flags
 def load_yaml(path: str | Path) -> dict:
+    """A config file's mapping of option: value; a file that is missing, not UTF-8 or not YAML is one line."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config file not found: {path}")
+    text = read_text(p)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; nesting too deep
+        raise UserError(f"{path}: cannot read its YAML ({type(exc).__name__}: {str(exc)[:100]})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of option: value")
     return data
@@ -300,7 +371,7 @@ def merge(cls: type[T], file_values: dict, overrides: dict[str, Any]) -> T:
     `section__name` (see `options`) go into the dict field `section`."""
     names = set(cls.layout())
     file_values = cls.file_values(file_values)
-    unknown = sorted(set(file_values) - names)
+    unknown = sorted(str(key) for key in set(file_values) - names)
     if unknown:
         raise UserError(f"unknown config option(s): {', '.join(unknown)}")
     values = dict(file_values)
@@ -309,7 +380,9 @@ def merge(cls: type[T], file_values: dict, overrides: dict[str, Any]) -> T:
             continue
         section, _, name = key.partition("__")
         if name and section in names:
-            values[section] = {**(values.get(section) or {}), name: value}
+            base = values.get(section) or {}
+            if isinstance(base, dict):  # anything else is refused by validate() as not a mapping
+                values[section] = {**base, name: value}
         elif key in names:
             values[key] = value
     return cls(**values)

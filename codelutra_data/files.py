@@ -1,4 +1,5 @@
-"""Files written whole or not at all, and JSONL read with line-numbered errors."""
+"""Files written whole or not at all, and a user's files (text, JSON, JSONL) read with one-line errors that name
+the file and line."""
 
 from __future__ import annotations
 
@@ -111,19 +112,66 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def _not_utf8(path: Path, data: bytes, exc: UnicodeDecodeError, first_line: int = 1) -> UserError:
+    line = first_line + data[:exc.start].count(b"\n")
+    return UserError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x}); save the file as UTF-8")
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A user's file, or one line saying why it cannot be read (missing, a folder, no permission)."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder; expected a file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def read_text(path: str | Path) -> str:
+    """A user's text file as UTF-8; bytes that are not UTF-8 are one line naming the file and line, not a
+    UnicodeDecodeError."""
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(Path(path), data, exc) from None
+
+
+def read_json(path: str | Path) -> object:
+    """A user's JSON file: not UTF-8, not JSON, or nested too deeply to parse is one line."""
+    path = Path(path)
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; brackets nested too deeply
+        raise UserError(f"{path}: cannot parse its JSON ({type(exc).__name__}: {str(exc)[:100]})") from None
+
+
 def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-blank line; a line that is not a JSON object is one clear error."""
+    """(line number, object) for every non-blank line; a line that is not UTF-8 or not a JSON object is one
+    clear error naming the line."""
     path = Path(path)
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(item, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object")
-            rows.append((lineno, item))
+    for lineno, raw in enumerate(read_bytes(path).splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(path, raw, exc, lineno) from None
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        except (ValueError, RecursionError) as exc:
+            raise UserError(f"{path}:{lineno}: cannot parse its JSON ({type(exc).__name__}: {str(exc)[:100]})"
+                            ) from None
+        if not isinstance(item, dict):
+            raise UserError(f"{path}:{lineno}: expected a JSON object")
+        rows.append((lineno, item))
     return rows

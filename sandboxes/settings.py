@@ -12,7 +12,7 @@ from codelutra_data.records import Task
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.compare import MODES
 from codelutra_data.sandboxes.isolation import ISOLATIONS
-from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
+from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, MAX_TIME_S, check_time_limits
 from codelutra_data.sandboxes.python import PyJob, PythonLimits, PythonSandbox
 from codelutra_data.sandboxes.sql import SqlJob, SqlLimits, SqlSandbox
 
@@ -25,33 +25,24 @@ class SandboxSettings(Settings):
 
     cpu_time_s: float = setting(DEFAULT_CPU_TIME_S, "Per-program CPU time limit in seconds; load on the machine does "
                                 "not change it (Python: up to 10x the reference's CPU time).",
-                                flags=("--cpu-time", "--timeout"))
+                                flags=("--cpu-time", "--timeout"), above=0, at_most=MAX_TIME_S)
     wall_time_s: float = setting(DEFAULT_WALL_TIME_S, "Wall-clock backstop per program for code that sleeps or blocks.",
-                                 flags=("--wall-time",))
-    max_rows: int = setting(10_000, "SQL: most rows a query's result may have.")
-    workers: int = setting(2, "Sandbox worker processes.")
+                                 flags=("--wall-time",), above=0, at_most=MAX_TIME_S)
+    max_rows: int = setting(10_000, "SQL: most rows a query's result may have.", at_least=1)
+    workers: int = setting(2, "Sandbox worker processes (at most 4 per CPU are used).", at_least=1)
     isolation: str = setting("bwrap", "Python sandbox isolation; `none` runs model code unsandboxed.",
                              choices=ISOLATIONS)
-    memory_mb: int = setting(1024, "Python: address-space budget per program in MiB.")
+    memory_mb: int = setting(1024, "Python: address-space budget per program in MiB.", at_least=MIN_MEMORY_MB,
+                             at_most=MAX_MEMORY_MB)
     compare_mode: str = setting("spider", "SQL result comparison.", choices=MODES)
 
     def check(self) -> None:
         check_time_limits(self.cpu_time_s, self.wall_time_s)
-        if self.workers < 1:
-            raise UserError(f"--workers must be at least 1, got {self.workers}")
-        if self.max_rows < 1:
-            raise UserError(f"--max-rows must be at least 1, got {self.max_rows}")
-        if not MIN_MEMORY_MB <= self.memory_mb <= MAX_MEMORY_MB:
-            raise UserError(f"--memory-mb must be between {MIN_MEMORY_MB} and {MAX_MEMORY_MB}, got {self.memory_mb}")
         usable = bounded_workers(self.workers)
         if usable < self.workers:  # what is recorded is what runs
             print(f"note: --workers {self.workers} is more than this machine can use; using {usable} "
                   f"({WORKERS_PER_CPU} per CPU)", file=sys.stderr)
             object.__setattr__(self, "workers", usable)
-        if self.isolation not in ISOLATIONS:
-            raise UserError(f"unknown isolation {self.isolation!r}: use one of {', '.join(ISOLATIONS)}")
-        if self.compare_mode not in MODES:
-            raise UserError(f"unknown comparison mode {self.compare_mode!r}: use one of {', '.join(MODES)}")
 
 
 def limits_for(domain: str, settings_: SandboxSettings) -> SqlLimits | PythonLimits:

@@ -132,7 +132,7 @@ def test_failing_references_refuse_a_result_unless_overridden(tmp_path):
     (["--suite", "{empty}", "--model", "smollm2-135m"], "no tasks in file"),
     (["--suite", "humaneval", "--split", "validation", "--model", "smollm2-135m"], "no tasks in split 'validation'"),
     (["--suite", "humaneval", "--model", "no/such-model-dir/"], "unknown model"),
-    (["--suite", "humaneval", "--model", "./missing-model"], "unknown model"),
+    (["--suite", "humaneval", "--model", "./missing-model"], "model (--model): no file or folder at ./missing-model"),
     (["--suite", "humaneval", "--model", "smollm2-135m", "--k", "1,5"], "pass@5 needs --n 5"),
     (["--suite", "humaneval", "--model", "smollm2-135m", "--n", "4"], "needs --temperature above 0"),
     (["--suite", "humaneval"], "exactly one of --model, --samples or --predictions"),

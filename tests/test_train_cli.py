@@ -35,7 +35,7 @@ def release_without(tmp_path, column: str | None = None, spans: bool = True):
 def test_unknown_method(tmp_path, capsys):
     code, err = run(capsys, "--method", "ppo", "--data", tmp_path, "--out", tmp_path / "m")
     assert code == 2 and err.count("\n") == 0
-    assert "unknown method 'ppo'" in err and "codelutra, focal, dpo, sft" in err
+    assert "'ppo' is not one of 'codelutra', 'focal', 'dpo', 'sft'" in err
 
 
 @pytest.mark.parametrize("method", ["codelutra", "dpo", "focal"])
@@ -63,7 +63,7 @@ def test_sft_needs_only_prompt_and_chosen(tmp_path):
 
 def test_missing_data_bad_split_and_existing_output(tmp_path, capsys):
     code, err = run(capsys, "--data", tmp_path / "nope", "--out", tmp_path / "m")
-    assert code == 2 and "not found" in err and err.count("\n") == 0
+    assert code == 2 and "data (--data): no file or folder at" in err and err.count("\n") == 0
     code, err = run(capsys, "--data", tmp_path, "--out", tmp_path / "m")
     assert code == 2 and "no pairs/ or focal_pairs/ folder" in err
     data = write_pairs_release(tmp_path / "releases", focal_pairs())
@@ -111,5 +111,5 @@ def test_a_trajectories_release_is_read_from_its_focal_pairs(tmp_path, capsys):
     code, err = run(capsys, "--data", data, "--data-config", "pairs", "--out", tmp_path / "m")
     assert code == 2 and "has no pairs/ config (it has: focal_pairs)" in err
     code, err = run(capsys, "--data", data, "--data-config", "nope", "--out", tmp_path / "m")
-    assert code == 2 and "unknown data config 'nope'" in err
+    assert code == 2 and "'nope' is not one of 'pairs', 'focal_pairs'" in err
     assert not (tmp_path / "m").exists()

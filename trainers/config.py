@@ -2,73 +2,69 @@
 
 from __future__ import annotations
 
-from codelutra_data.config import Settings, setting, settings
+from codelutra_data.builders.release import PAIR_CONFIGS
+from codelutra_data.config import MAX_SEED, Settings, setting, settings
 from codelutra_data.errors import UserError
 
 METHODS = ("codelutra", "focal", "dpo", "sft")
+# transformers' schedules that need no arguments of their own (the others would fail after the model is loaded).
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt")
 
 
 @settings
 class TrainConfig(Settings):
     method: str = setting("codelutra", "codelutra (DPO + SFT term), focal (IterPref Target-DPO on error lines), dpo, "
-                          "or sft.")
+                          "or sft.", choices=METHODS)
     data: str = setting("", "A release directory (releases/NAME/VERSION), a pairs .parquet/.jsonl file, or a Hub "
-                        "dataset id.", shown="")
+                        "dataset id.", shown="", path="input")
     data_revision: str | None = setting(None, "Hub datasets only: the revision (tag) to load.")
     data_config: str | None = setting(None, "The release's config of pairs to read: pairs or focal_pairs.",
-                                      shown="pairs if present, else focal_pairs")
+                                      shown="pairs if present, else focal_pairs", choices=PAIR_CONFIGS)
     split: str = setting("train", "Split of the pairs to train on.")
-    limit: int | None = setting(None, "Use the first N pairs.")
-    model: str = setting("smollm2-135m", "Bundled name (smollm2-135m), a local directory, or a Hub id.")
-    out: str = setting("", "Directory to write the trained model to (must not exist).", shown="")
+    limit: int | None = setting(None, "Use the first N pairs.", at_least=1)
+    model: str = setting("smollm2-135m", "Bundled name (smollm2-135m), a local directory, or a Hub id.",
+                         path="input")
+    out: str = setting("", "Directory to write the trained model to (must not exist).", shown="", path="output-folder")
     # Losses (REFERENCE: β=0.1, λ=α=1).
-    beta: float = setting(0.1, "DPO β.")
-    sft_weight: float = setting(1.0, "codelutra: λ, weight of NLL(chosen).")
-    focal_alpha: float = setting(1.0, "focal: α, weight of NLL(chosen); 0 = Target-DPO.")
+    beta: float = setting(0.1, "DPO β.", above=0)
+    sft_weight: float = setting(1.0, "codelutra: λ, weight of NLL(chosen).", at_least=0)
+    focal_alpha: float = setting(1.0, "focal: α, weight of NLL(chosen); 0 = Target-DPO.", at_least=0)
     # Optimisation (REFERENCE, IterPref: lr 1e-5, cosine, 3% warmup, 3 epochs, max length 2048).
-    learning_rate: float | None = setting(None, "Learning rate.", shown="1e-5 full fine-tuning, 1e-4 LoRA")
-    epochs: float = setting(3.0, "Passes over the data.")
-    max_steps: int = setting(-1, "Stop after N optimizer steps (overrides --epochs).", shown="")
-    batch_size: int = setting(4, "Pairs per device step.")
-    gradient_accumulation_steps: int = setting(1, "Steps whose gradients add up to one update.")
+    learning_rate: float | None = setting(None, "Learning rate.", shown="1e-5 full fine-tuning, 1e-4 LoRA", above=0,
+                                          at_most=1)
+    epochs: float = setting(3.0, "Passes over the data.", above=0, at_most=10_000)
+    max_steps: int = setting(-1, "Stop after N optimizer steps (overrides --epochs).", shown="", at_least=-1,
+                             at_most=10**8)
+    batch_size: int = setting(4, "Pairs per device step.", at_least=1, at_most=65536)
+    gradient_accumulation_steps: int = setting(1, "Steps whose gradients add up to one update.", at_least=1,
+                                               at_most=65536)
     max_length: int = setting(2048, "Tokens per prompt+completion; longer pairs are truncated, pairs whose prompt "
-                              "fills it are dropped and counted.")
-    warmup_ratio: float = setting(0.03, "Share of the steps spent warming the learning rate up.")
-    lr_scheduler: str = setting("cosine", "Learning-rate schedule (transformers' names).")
-    weight_decay: float = setting(0.0, "AdamW weight decay.", option=False)
+                              "fills it are dropped and counted.", at_least=1, at_most=2**20)
+    warmup_ratio: float = setting(0.03, "Share of the steps spent warming the learning rate up.", at_least=0,
+                                  at_most=1)
+    lr_scheduler: str = setting("cosine", "Learning-rate schedule (transformers' names).", choices=SCHEDULERS)
+    weight_decay: float = setting(0.0, "AdamW weight decay.", option=False, at_least=0)
     gradient_checkpointing: bool = setting(False, "Less memory, about a third slower.", negatable=True)
     precompute_ref: bool = setting(False, "Compute reference log-probs once before training.", negatable=True)
-    seed: int = setting(0, "Seed for data order and initialisation.")
-    logging_steps: int = setting(1, "Log every N steps.", option=False)
+    seed: int = setting(0, "Seed for data order and initialisation.", at_least=0, at_most=MAX_SEED)
+    logging_steps: int = setting(1, "Log every N steps.", option=False, at_least=1)
     # LoRA (peft); the output is the adapter unless `merge` is set.
     lora: bool = setting(False, "Train a LoRA adapter (peft) instead of all weights.", negatable=True)
-    lora_r: int = setting(16, "LoRA rank.")
-    lora_alpha: int = setting(32, "LoRA scaling α.")
-    lora_dropout: float = setting(0.05, "LoRA dropout.")
+    lora_r: int = setting(16, "LoRA rank.", at_least=1, at_most=65536)
+    lora_alpha: int = setting(32, "LoRA scaling α.", at_least=1)
+    lora_dropout: float = setting(0.05, "LoRA dropout.", at_least=0, at_most=1)
     lora_target: str = setting("all-linear", "Modules LoRA adapts.")
     merge: bool = setting(False, "With --lora: write the merged full model instead of the adapter.", negatable=True)
 
     def check(self) -> None:
-        if self.method not in METHODS:
-            raise UserError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         if not self.data:
             raise UserError("--data is required: a release directory (releases/NAME/VERSION), a pairs file, "
                             "or a Hub dataset id")
         if not self.out:
             raise UserError("--out is required: the directory the trained model is written to")
-        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps", "lora_r"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', '-')} must be at least 1")
-        if self.beta <= 0:
-            raise UserError("beta must be positive")
-        if self.sft_weight < 0 or self.focal_alpha < 0:
-            raise UserError("sft-weight and focal-alpha must be 0 or more")
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise UserError("max-steps must be positive (or -1: train for --epochs)")
-        if self.epochs <= 0:
-            raise UserError("epochs must be positive")
-        if self.limit is not None and self.limit < 1:
-            raise UserError("limit must be at least 1")
+        if self.max_steps == 0:
+            raise UserError("max_steps (--max-steps) must be positive (or -1: train for --epochs)")
         if self.merge and not self.lora:
             raise UserError("--merge only applies to --lora runs (full fine-tuning always writes a full model)")
 

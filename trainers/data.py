@@ -7,6 +7,7 @@ the focal loss also drop pairs whose error spans were truncated away.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +41,18 @@ class Selection:
 
 
 def _read_files(files: list[Path]) -> list[dict]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows: list[dict] = []
     for f in files:
-        rows.extend(pq.read_table(f).to_pylist() if f.suffix == ".parquet" else [row for _, row in read_jsonl(f)])
+        if f.suffix != ".parquet":
+            rows.extend(row for _, row in read_jsonl(f))
+            continue
+        try:
+            rows.extend(pq.read_table(f).to_pylist())
+        except (pa.ArrowException, OSError) as exc:  # truncated, or not parquet at all
+            raise UserError(f"{f}: not a readable parquet file ({str(exc).splitlines()[0][:200]})") from None
     return rows
 
 
@@ -54,7 +62,7 @@ def load_pairs(data: str, split: str = "train", revision: str | None = None,
     first the release has): a release directory, a .parquet/.jsonl file, or a Hub dataset id."""
     if config is not None and config not in PAIR_CONFIGS:
         raise UserError(f"unknown data config {config!r}: use one of {', '.join(PAIR_CONFIGS)}")
-    path = Path(data).expanduser()
+    path = Path(os.path.expanduser(data))  # an unknown ~user stays as written
     if path.is_dir():
         files, release = pair_files(path, split, config)
         return _read_files(files), DataInfo(release["name"], release["version"], str(path.resolve()), split,

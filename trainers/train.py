@@ -95,6 +95,7 @@ def _versions() -> dict:
 
 def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Train `cfg.model` on `cfg.data` with `cfg.method`; write the model, its card and a report to `cfg.out`."""
+    cfg.validate()  # before importing TRL: a bad value is one line at once
     try:
         import peft  # noqa: F401
         import trl  # noqa: F401
@@ -103,7 +104,6 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     from codelutra_data.models.spec import resolve
     from codelutra_data.trainers.data import check_columns, load_pairs
 
-    cfg.validate()
     out = Path(cfg.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"output {out} already exists; models are never overwritten (choose another --out)")

@@ -29,15 +29,11 @@ class ExecutorSettings(Settings):
     ray_address: str | None = setting(None, "ray: the cluster to join (auto: the one `ray start` runs here; or "
                                       "host:port).", shown="a Ray instance started for this run")
     replicas: int = setting(1, "ray: model replicas, one backend each (vllm replicas take --tensor-parallel-size "
-                            "GPUs, others --threads CPUs).")
+                            "GPUs, others --threads CPUs).", at_least=1, at_most=10_000)
     sandbox_workers: int | None = setting(None, "ray: sandbox processes across the cluster, split over its nodes.",
-                                          shown="each node's CPUs")
+                                          shown="each node's CPUs", at_least=1)
 
     def check(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise UserError(f"unknown executor {self.executor!r}: use one of {', '.join(EXECUTORS)}")
-        if self.replicas < 1 or (self.sandbox_workers is not None and self.sandbox_workers < 1):
-            raise UserError("--replicas and --sandbox-workers must be at least 1")
         if self.executor == "local" and (self.ray_address or self.replicas != 1 or self.sandbox_workers):
             raise UserError("--ray-address, --replicas and --sandbox-workers need --executor ray")
 

@@ -11,6 +11,7 @@ import yaml
 from codelutra_data.builders.release.versions import parse_version
 from codelutra_data.cards import split_card
 from codelutra_data.errors import UserError
+from codelutra_data.files import read_text
 
 DATA_DIR = "data"
 PAIR_CONFIGS = ("pairs", "focal_pairs")
@@ -41,17 +42,57 @@ class Release:
 
 def build_info(root: Path) -> dict:
     """build_config.yaml: the build id, model, limits, statistics and configuration."""
+    info = _yaml_mapping(root / "build_config.yaml")
     try:
-        info = yaml.safe_load((root / "build_config.yaml").read_text(encoding="utf-8")) or {}
         info["config"]["name"], info["config"]["version"], info["build_id"]  # noqa: B018 - must be there
-    except (yaml.YAMLError, KeyError, TypeError):
+    except (KeyError, TypeError):
         raise UserError(f"{root / 'build_config.yaml'} is not a codelutra-data build config") from None
     return info
 
 
-def read_release(path: str | Path) -> Release:
+def _yaml_mapping(path: Path) -> dict:
+    try:
+        info = yaml.safe_load(read_text(path)) or {}
+    except (yaml.YAMLError, ValueError, RecursionError):
+        info = None
+    if not isinstance(info, dict):
+        raise UserError(f"{path} is not a codelutra-data build config")
+    return info
+
+
+def _data_files(root: Path, metadata: dict) -> list[tuple[str, str, str]]:
+    """(config, split, path) of every data file the card lists, each a file inside the release folder."""
+    card = root / "README.md"
+    found = []
+    try:
+        for cfg in metadata["configs"]:
+            for entry in cfg["data_files"]:
+                found.append((str(cfg["config_name"]), str(entry["split"]), str(entry["path"])))
+    except (KeyError, TypeError):
+        raise UserError(f"{card}: its `configs` must list config_name and data_files (split, path)") from None
+    inside = root.resolve()
+    for _, _, path in found:
+        local = (root / path).resolve()
+        if inside not in local.parents:
+            raise UserError(f"{card} lists {path}, which is outside the release folder")
+        if not local.is_file():
+            raise UserError(f"{root} is not a complete release: {path} is missing")
+    return found
+
+
+def _parquet_rows(path: Path) -> int:
+    """The rows a parquet file says it has; a truncated or foreign file is one line, before anything is sent."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        return pq.read_metadata(path).num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0][:200]})") from None
+
+
+def read_release(path: str | Path) -> Release:
+    """A release folder, checked whole: its identity, its card, and every data file it lists readable."""
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"no release at {root}: give a release folder, e.g. releases/<name>/<version>")
@@ -63,25 +104,18 @@ def read_release(path: str | Path) -> Release:
     if parse_version(str(version)) is None:
         raise UserError(f"release version {version!r} is not semver (MAJOR.MINOR.PATCH)")
     try:
-        metadata, body = split_card((root / "README.md").read_text(encoding="utf-8"))
-    except ValueError as exc:
+        metadata, body = split_card(read_text(root / "README.md"))
+    except (ValueError, RecursionError) as exc:
         raise UserError(f"{root / 'README.md'} has a broken YAML header: {exc}") from None
-    if not metadata.get("configs"):
+    if not isinstance(metadata, dict) or not metadata.get("configs"):
         raise UserError(f"{root / 'README.md'} has no `configs` in its YAML header")
     files: dict[str, Path] = {}
     rows: dict[str, int] = {}
-    configs = []
-    for cfg in metadata["configs"]:
-        data_files = []
-        for entry in cfg["data_files"]:
-            local = root / entry["path"]
-            if not local.is_file():
-                raise UserError(f"{root} is not a complete release: {entry['path']} is missing")
-            in_repo = f"{DATA_DIR}/{entry['path']}"
-            files[in_repo] = local
-            rows[f"{cfg['config_name']}/{entry['split']}"] = pq.read_metadata(local).num_rows
-            data_files.append({**entry, "path": in_repo})
-        configs.append({**cfg, "data_files": data_files})
+    for config, split, data_path in _data_files(root, metadata):
+        files[f"{DATA_DIR}/{data_path}"] = root / data_path
+        rows[f"{config}/{split}"] = _parquet_rows(root / data_path)
+    configs = [{**cfg, "data_files": [{**entry, "path": f"{DATA_DIR}/{entry['path']}"} for entry in cfg["data_files"]]}
+               for cfg in metadata["configs"]]
     metadata = {**metadata, "configs": configs}
     files["build_config.yaml"] = root / "build_config.yaml"
     return Release(root, name, str(version), build_id, info, metadata, body, files, rows)
@@ -124,8 +158,8 @@ def pair_files(root: Path, split: str = "train", config: str | None = None) -> t
         raise UserError(f"release {root} has no {split!r} split of {chosen} (it has: {', '.join(have) or 'none'})")
     identity = {"name": root.parent.name, "version": root.name, "build_id": ""}
     if (root / "build_config.yaml").is_file():
-        info = yaml.safe_load((root / "build_config.yaml").read_text(encoding="utf-8")) or {}
-        cfg = info.get("config") or {}
+        info = _yaml_mapping(root / "build_config.yaml")
+        cfg = info.get("config") if isinstance(info.get("config"), dict) else {}
         identity = {"name": cfg.get("name", identity["name"]), "version": str(cfg.get("version", identity["version"])),
                     "build_id": info.get("build_id", "")}
     return files, identity

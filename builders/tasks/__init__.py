@@ -4,6 +4,7 @@ file; `load_tasks` turns any of them into Task records."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -71,7 +72,7 @@ def load_tasks(spec: str, split: str = "all", limit: int | None = None) -> list[
     from codelutra_data.builders.tasks import sql_sources as sql
 
     sources = _registry()
-    path = Path(spec).expanduser()
+    path = Path(os.path.expanduser(spec))  # an unknown ~user stays as written
     if spec in sources:
         tasks = sources[spec].loader()
     elif path.is_dir():

@@ -24,10 +24,31 @@ DS1000_LICENSE = "CC BY-SA 4.0 (Lai et al., 2022, DS-1000), or the licence of th
 
 
 def _parse(code: str) -> ast.Module:
+    """Parse Python; anything that cannot be parsed (a null byte, nesting too deep) is a SyntaxError."""
     with warnings.catch_warnings():  # benchmark code has old-style escapes ("\w"): not our warning to give
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        return ast.parse(code)
+        try:
+            return ast.parse(code)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise SyntaxError(f"{type(exc).__name__}: {str(exc)[:100]}") from None
+
+
+def _check_types(row: dict, where: str, text: tuple[str, ...], optional_text: tuple[str, ...] = ()) -> None:
+    """A task record's fields of the right JSON types, so a wrong one is one line naming it."""
+    for name in text + optional_text:
+        value = row.get(name)
+        if not isinstance(value, str) and not (name in optional_text and value is None):
+            raise UserError(f"{where}: field {name!r} must be text, got {type(value).__name__}")
+
+
+def _is_texts(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_chat(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value)
 
 
 def _statements(code: str) -> list[tuple[ast.stmt, str]]:
@@ -163,6 +184,9 @@ def ds1000_task(row: dict, line_no: int, source: str) -> Task:
     missing = [k for k in ("prompt", "reference_code", "code_context") if k not in row]
     if missing:
         raise UserError(f"{source}:{line_no}: not a DS-1000 record (missing {', '.join(missing)})")
+    _check_types(row, f"{source}:{line_no}", ("prompt", "reference_code", "code_context"), ("split",))
+    if not isinstance(row.get("metadata") or {}, dict):
+        raise UserError(f"{source}:{line_no}: field 'metadata' must be an object")
     context = row["code_context"]
     if "def test_execution" not in context:
         raise UserError(f"{source}:{line_no}: code_context defines no test_execution(solution)")
@@ -189,6 +213,16 @@ def python_jsonl_task(row: dict, line_no: int, source: str) -> Task:
     if missing:
         raise UserError(f"{source}:{line_no}: missing field(s) {', '.join(missing)} "
                         f"(a Python task needs prompt, tests and reference)")
+    where = f"{source}:{line_no}"
+    _check_types(row, where, ("reference",), ("entry_point", "setup", "split"))
+    if not (isinstance(row["prompt"], str) or _is_chat(row["prompt"])):
+        raise UserError(f"{where}: field 'prompt' must be text or chat messages ([{{role, content}}, ...])")
+    if not (isinstance(row["tests"], str) or _is_texts(row["tests"])):
+        raise UserError(f"{where}: field 'tests' must be test code or a list of asserts")
+    if not _is_texts(row.get("imports", [])):
+        raise UserError(f"{where}: field 'imports' must be a list of module names")
+    if isinstance(row.get("task_id"), (bool, dict, list, float)):
+        raise UserError(f"{where}: field 'task_id' must be text")
     tests = row["tests"]
     if isinstance(tests, list):
         try:
@@ -196,7 +230,10 @@ def python_jsonl_task(row: dict, line_no: int, source: str) -> Task:
         except SyntaxError as exc:
             raise UserError(f"{source}:{line_no}: a test does not parse ({exc.msg})") from None
     else:
-        test_setup, steps = steps_from_test_code(str(tests))
+        try:
+            test_setup, steps = steps_from_test_code(tests)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
     if not any(is_test for _, is_test in steps):
         raise UserError(f"{source}:{line_no}: the tests contain no assert")
     prompt = row["prompt"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
@@ -12,12 +13,14 @@ from urllib.parse import quote
 from codelutra_data import duckdb_files
 from codelutra_data.builders.prompts import DEFAULT_SQL_TEMPLATE, sql_prompt
 from codelutra_data.errors import UserError
+from codelutra_data.files import read_json
 from codelutra_data.records import Task
 
 BUNDLED_SPIDER = Path(__file__).parent / "data" / "spider_dev"
 SPIDER_LICENSE = "CC BY-SA 4.0 (Yu et al., 2018, Spider: A Large-Scale Human-Labeled Dataset for Complex and Cross-Domain Semantic Parsing and Text-to-SQL)"
 TEST_FRACTION = 0.3
 VALIDATION_FRACTION = 0.15
+_DB_ID = re.compile(r"^[\w-][\w.-]*$")  # a folder under database/: never a path
 _ENGINES = {".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite", ".duckdb": "duckdb"}
 
 
@@ -125,16 +128,24 @@ def load_spider_folder(folder: Path) -> list[Task]:
     source = folder.resolve().name
     rows = []
     for file in files:
-        try:
-            items = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{file}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        items = read_json(file)
+        if not isinstance(items, list):
+            raise UserError(f"{file}: expected a JSON list of questions (objects with question, db_id and query)")
         for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise UserError(f"{file}: entry {i} is not an object with question, db_id and query/SQL")
             gold = item.get("query") or item.get("SQL")
             if not gold or "question" not in item or "db_id" not in item:
                 raise UserError(f"{file}: entry {i} lacks question, db_id or query/SQL")
+            hint = item.get("evidence") or ""
+            for name, value in (("question", item["question"]), ("db_id", item["db_id"]), ("query", gold),
+                                ("evidence", hint)):
+                if not isinstance(value, str):
+                    raise UserError(f"{file}: entry {i}: {name} must be text, got {type(value).__name__}")
+            if not _DB_ID.match(item["db_id"]):
+                raise UserError(f"{file}: entry {i}: db_id {item['db_id']!r} is not a database folder name")
             rows.append({"id": f"{source}-{file.stem}-{i:05d}", "db_id": item["db_id"], "question": item["question"],
-                         "query": gold, "hint": item.get("evidence", "")})
+                         "query": gold, "hint": hint})
     _with_splits(rows)
     tasks = []
     for r in rows:
@@ -159,6 +170,10 @@ def load_sql_jsonl(path: Path, items: list[tuple[int, dict]]) -> list[Task]:
         db = db if db.is_absolute() else path.parent / db
         if not db.is_file():
             raise UserError(f"{path}:{lineno}: database not found: {db}")
+        for name, kinds in (("split", str), ("hint", str), ("id", (str, int))):
+            value = item.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                raise UserError(f"{path}:{lineno}: field {name!r} must be text")
         rows.append({"id": str(item.get("id") or f"{path.stem}-{lineno:05d}"), "db_id": db.stem, "db": db,
                      "question": item["question"], "query": gold, "hint": item.get("hint", ""),
                      **({"split": item["split"]} if item.get("split") else {}), "lineno": lineno})

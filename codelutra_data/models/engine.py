@@ -19,29 +19,25 @@ class EngineSettings(Settings):
 
     backend: str = setting("auto", "Model backend: transformers, ctranslate2 (fast CPU, float32), llamacpp (a .gguf "
                            "file on CPU), vllm (GPU), or openai (any OpenAI-compatible server).",
-                           shown="auto: ctranslate2 on CPU, vllm on a GPU where installed, else transformers")
+                           shown="auto: ctranslate2 on CPU, vllm on a GPU where installed, else transformers",
+                           choices=("auto", *BACKENDS))
     base_url: str | None = setting(None, "openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str = setting("OPENAI_API_KEY", "openai backend: environment variable holding the API key (never "
                                "recorded).")
-    concurrency: int = setting(8, "openai backend: requests in flight.")
+    concurrency: int = setting(8, "openai backend: requests in flight.", at_least=1, at_most=1024)
     request_timeout_s: float = setting(120.0, "openai backend: seconds per request before a retry.",
-                                       flags=("--request-timeout",))
+                                       flags=("--request-timeout",), above=0, at_most=24 * 3600)
     threads: int | None = setting(None, "CPU generation threads.",
-                                  shown="OMP_NUM_THREADS, else the cores this process may use")
-    tensor_parallel_size: int = setting(1, "vllm backend: GPUs per model.")
-    batch_size: int = setting(32, "Sequences generated per batch.")
+                                  shown="OMP_NUM_THREADS, else the cores this process may use", at_least=1,
+                                  at_most=4096)
+    tensor_parallel_size: int = setting(1, "vllm backend: GPUs per model.", at_least=1, at_most=1024)
+    batch_size: int = setting(32, "Sequences generated per batch.", at_least=1, at_most=65536)
 
     def check(self) -> None:
-        if self.backend != "auto" and self.backend not in BACKENDS:
-            raise UserError(f"unknown backend {self.backend!r}: available: auto, {', '.join(BACKENDS)}")
         if self.backend == "openai" and not self.base_url:
             raise UserError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        if self.threads is not None and self.threads < 1:
-            raise UserError("--threads must be at least 1")
-        if self.tensor_parallel_size < 1:
-            raise UserError("--tensor-parallel-size must be at least 1")
-        if self.concurrency < 1 or self.request_timeout_s <= 0:
-            raise UserError("--concurrency must be at least 1 and --request-timeout positive")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise UserError(f"base_url (--base-url) must be an http:// or https:// URL, got {self.base_url!r}")
 
 
 def load_backend(name: str, model_spec: str, **engine: object) -> Backend:

@@ -51,7 +51,7 @@ def gguf_ref(spec: str) -> ModelRef:
     if spec in BUNDLED:
         info = BUNDLED[spec]
         return ModelRef(spec, str(bundled_gguf(spec)), info["model_id"], info["revision"].replace("-dequantized", ""))
-    path = Path(spec).expanduser()
+    path = Path(os.path.expanduser(spec))  # an unknown ~user stays as written
     if path.suffix != ".gguf" or not path.is_file():
         raise UserError(f"--backend llamacpp needs a .gguf file or a bundled name ({', '.join(BUNDLED)}), got {spec!r}")
     stat = path.stat()

@@ -58,7 +58,7 @@ def resolve(spec: str, prepare: bool = True) -> ModelRef:
                 if not (target / "config.json").exists():
                     prepare_bundled(spec, target)
         return ModelRef(spec, str(target), info["model_id"], info["revision"])
-    path = Path(spec).expanduser()
+    path = Path(os.path.expanduser(spec))  # an unknown ~user stays as written
     if path.is_dir():
         if not (path / "config.json").exists():
             raise UserError(f"model directory {spec!r} has no config.json")

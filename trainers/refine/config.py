@@ -12,20 +12,24 @@ from codelutra_data.benchmarks.runner import EvalConfig
 from codelutra_data.builders.build_config import BuildConfig
 from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.sampling import SamplingSettings
-from codelutra_data.config import Settings, group, setting, settings
+from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.models.engine import EngineSettings
 from codelutra_data.sandboxes.settings import SandboxSettings
 from codelutra_data.trainers.config import METHODS, TrainConfig
 
 MODES = ("pairs", "trajectories")
+MAX_ITERATIONS = 1000
 TRAIN_FROM = ("current", "base")
 # Options the loop decides itself: sampling always reads train, from the current model, into this run's folders.
 BUILD_FIXED = {"tasks", "mode", "split", "model", "name", "version", "runs_dir", "releases_dir", "resume", "seed"}
 TRAIN_FIXED = {"method", "data", "data_revision", "data_config", "split", "model", "out", "seed"}
-EVAL_FIXED = {"suite", "split", "model", "samples", "predictions", "store", "out", "write_predictions", "seed"}
+EVAL_FIXED = {"suite", "split", "limit", "model", "samples", "predictions", "store", "out", "write_predictions",
+              "seed"}
 # Options that do not change results, so a resumed loop may differ in them: where it runs, and these.
 NOT_DETERMINING = {"resume", "push_to_hub", "private", "store", *ExecutorSettings.layout()}
+# The sections of a config file: the command whose options each takes, and those refine sets itself.
+SECTIONS = {"build": (BuildConfig, BUILD_FIXED), "train": (TrainConfig, TRAIN_FIXED), "eval": (EvalConfig, EVAL_FIXED)}
 # The shared groups, whose fields a `build:` section may also hold (as before they were groups).
 SHARED = (EngineSettings, SamplingSettings, SandboxSettings, ExecutorSettings)
 _SHARED_NAMES = {name for cls in SHARED for name in cls.layout()}
@@ -39,19 +43,22 @@ TRAIN_FLAGS = ("lora", "max_steps", "epochs", "learning_rate", "batch_size", "ma
 @settings
 class RefineConfig(Settings):
     tasks: str = setting("spider-dev", "Task source with train, validation and test splits (spider-dev, mbpp, a "
-                         "Spider/BIRD folder).")
+                         "Spider/BIRD folder).", path="input")
     mode: str = setting("pairs", "pairs: CodeLutra; trajectories: IterPref debug trajectories.", choices=MODES)
-    method: str = setting("codelutra", "codelutra, dpo, sft, or focal (with --mode trajectories).")
-    iterations: int = setting(3, "Iterations at most.")
-    patience: int = setting(1, "Stop after this many iterations without a better validation score.")
+    method: str = setting("codelutra", "codelutra, dpo, sft, or focal (with --mode trajectories).", choices=METHODS)
+    iterations: int = setting(3, "Iterations at most.", at_least=1, at_most=MAX_ITERATIONS)
+    patience: int = setting(1, "Stop after this many iterations without a better validation score.", at_least=1)
     train_from: str = setting("current", "current: train the previous iteration's model on its own pairs; base: the "
                               "base model on all pairs so far.", choices=TRAIN_FROM)
-    model: str = setting("smollm2-135m", "The base model.")
-    out: str = setting("", "Folder for the loop's releases, models, evals and report (required).", shown="")
+    model: str = setting("smollm2-135m", "The base model.", path="input")
+    out: str = setting("", "Folder for the loop's releases, models, evals and report (required).", shown="",
+                       path="output-folder")
     name: str | None = setting(None, "Release name; iteration t is version 0.t.0.", shown="refine-<tasks>")
-    seed: int = setting(0, "Seed of iteration 1's build and training (iteration t adds t-1).")
-    eval_limit: int = setting(0, "Grade only the first N tasks of validation and test.", shown="0 = all")
-    store: str | None = setting(None, "Results store the evaluations are recorded in.", shown="results/results.duckdb")
+    seed: int = setting(0, "Seed of iteration 1's build and training (iteration t adds t-1).", at_least=0,
+                        at_most=MAX_SEED - MAX_ITERATIONS)
+    eval_limit: int = setting(0, "Grade only the first N tasks of validation and test.", shown="0 = all", at_least=0)
+    store: str | None = setting(None, "Results store the evaluations are recorded in.", shown="results/results.duckdb",
+                                path="output-file")
     push_to_hub: str | None = setting(None, "Push each iteration's release to this Hub dataset repo.",
                                       shown="")
     private: bool = setting(False, "With --push-to-hub: create the repo private.")
@@ -90,27 +97,35 @@ class RefineConfig(Settings):
     def check(self) -> None:
         if not self.out:
             raise UserError("--out is required: the folder the loop writes its releases, models and report to")
-        if self.mode not in MODES:
-            raise UserError(f"unknown mode {self.mode!r}: choose pairs or trajectories")
-        if self.method not in METHODS:
-            raise UserError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.push_to_hub:
+            from codelutra_data.builders.publish import check_repo_id
+
+            check_repo_id(self.push_to_hub, "--push-to-hub")
         if self.method == "focal" and self.mode != "trajectories":
             raise UserError("--method focal trains on debug trajectories' focal pairs: add --mode trajectories")
-        if self.train_from not in TRAIN_FROM:
-            raise UserError("--train-from must be current or base")
-        if self.iterations < 1 or self.patience < 1:
-            raise UserError("--iterations and --patience must be at least 1")
-        if self.eval_limit < 0:
-            raise UserError("--eval-limit must be 0 (all tasks) or more")
-        for section, cls, fixed in (("build", BuildConfig, BUILD_FIXED), ("train", TrainConfig, TRAIN_FIXED),
-                                    ("eval", EvalConfig, EVAL_FIXED)):
+        for section, (cls, fixed) in SECTIONS.items():
             options = getattr(self, section)
-            unknown = sorted(set(options) - set(cls.layout()))
+            unknown = sorted(str(k) for k in set(options) - set(cls.layout()))
             if unknown:
                 raise UserError(f"unknown {section} option(s): {', '.join(unknown)}")
             taken = sorted(set(options) & fixed)
             if taken:
                 raise UserError(f"{section} option(s) {', '.join(taken)} are set by refine itself")
+        self._check_sections()
+
+    def _check_sections(self) -> None:
+        """Each section's values checked now, as the stage's own configuration will check them, so a bad `train:`
+        value is one line before the first build, not a failure after it. The paths are stand-ins: the loop
+        makes them."""
+        out = Path(self.out)
+        stages = (("build", lambda: self.build_config(1, self.model, out, False)),
+                  ("train", lambda: self.train_config(1, self.model, "release", out / "model")),
+                  ("eval", lambda: self.eval_config("validation", self.model, out / "eval")))
+        for section, stage in stages:
+            try:
+                stage().validate()
+            except UserError as exc:
+                raise UserError(f"{section}: {exc}") from None
 
     @property
     def release_name(self) -> str:
