@@ -135,10 +135,14 @@ def print_summary(console, cfg, stats: dict, release_dir) -> None:
                       + ", ".join(f"{r:.1%}" for r in stats["cumulative_solve_rate"]))
         console.print("without a pair: " + ", ".join(f"{k} {v}" for k, v in stats["trajectories_without_pairs"].items()))
         console.print("filtered: " + ", ".join(f"{k} {v}" for k, v in stats["filters"].items()))
+        if not stats["focal_pairs"]:
+            console.print("[yellow]no focal pairs were made:[/yellow] the focal_pairs config is empty (schema only)")
     else:
         console.print(f"tasks {stats['tasks']}, samples {stats['samples']} (pass rate {stats['pass_rate']:.1%}), "
                       f"pairs {stats['pairs']}")
         console.print("tasks without pairs: " + ", ".join(f"{k} {v}" for k, v in stats["tasks_without_pairs"].items()))
+        if not stats["pairs"]:
+            console.print("[yellow]no pairs were made:[/yellow] the pairs config is empty (schema only)")
     console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in stats["status_histogram"].items()))
     console.print(f"reference solutions: {stats['reference_pass_rate']:.1%} pass"
                   + (f" ({len(stats['tasks_dropped_failing_reference'])} tasks left out)"

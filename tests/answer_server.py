@@ -14,6 +14,7 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 
 def _sql_candidates(text: str) -> list[str]:
@@ -47,14 +48,28 @@ def answer(messages: list[dict], seed: int, index: int, references: dict[str, st
     return candidates[pick] + "\n```"
 
 
+def greedy(body: dict) -> bool:
+    """An evaluation's request (temperature 0), as opposed to a build's samples."""
+    return not body.get("temperature")
+
+
+def revision_round(body: dict) -> int:
+    """Which attempt of a debug trajectory a request asks for: each revision adds one user message (feedback)."""
+    return sum(m.get("role") == "user" for m in body["messages"]) - 1
+
+
 class _Handler(BaseHTTPRequestHandler):
     references: dict[str, str] = {}
+    gate: threading.Event | None = None
+    hold: Callable[[dict], bool] = staticmethod(greedy)
 
     def log_message(self, *args) -> None:
         pass
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.gate is not None and self.hold(body):
+            self.gate.wait()  # a request the test wants held waits while the gate is closed
         n, seed = int(body.get("n", 1)), int(body.get("seed", 0))
         choices = [{"index": i, "finish_reason": "stop",
                     "message": {"role": "assistant", "content": answer(body["messages"], seed, i, self.references)}} for i in range(n)]
@@ -68,16 +83,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client killed mid-request (the kill tests) is expected, not news
+
+
 @contextlib.contextmanager
-def answer_server(references: dict[str, str] | None = None):
+def answer_server(references: dict[str, str] | None = None, gate: threading.Event | None = None,
+                  hold: Callable[[dict], bool] = greedy):
     """Yields the base URL (…/v1) of a running server; stops it afterwards. `references` maps a task's user
-    message to its reference solution."""
-    handler = type("Handler", (_Handler,), {"references": dict(references or {})})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    message to its reference solution. With a `gate`, requests for which `hold(body)` is true (by default the
+    greedy ones: evaluations) are answered only while it is set, so a test can hold a run at a chosen point
+    for as long as it needs, on any machine."""
+    handler = type("Handler", (_Handler,), {"references": dict(references or {}), "gate": gate,
+                                            "hold": staticmethod(hold)})
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
+        if gate is not None:
+            gate.set()  # let held requests finish so the server can close
         server.shutdown()
         server.server_close()

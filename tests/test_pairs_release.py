@@ -98,8 +98,13 @@ def test_release_loads_with_datasets_and_card_parses(tmp_path, task):
     assert not list(out.parent.glob(".*partial*"))
 
 
-def test_release_without_pairs_still_loads(tmp_path, task):
+def test_release_without_pairs_keeps_its_shape(tmp_path, task):
+    """No pairs made: the pairs config is still written (empty, with its schema) and still the default, so
+    loading the release never silently gives another table."""
     import datasets
+    import pyarrow.parquet as pq
+
+    from codelutra_data.builders.release import pairs_schema, read_release
 
     results = fake_results(task, [("SELECT 1", "wrong_answer")])
     out = tmp_path / "r" / "0.1.0"
@@ -107,10 +112,24 @@ def test_release_without_pairs_still_loads(tmp_path, task):
                   model=resolve("smollm2-135m", prepare=False),
                   tables={"pairs": [], "samples": [sample_row(task, s, e) for s, e in results]},
                   stats={"tasks": 1, "samples": 1, "pairs": 0, "pass_rate": 0.0, "status_histogram": {},
-                         "tasks_without_pairs": {}, "chosen_origin": {}, "cpu": "x", "timing": {},
+                         "tasks_without_pairs": {"no_correct": 1}, "chosen_origin": {}, "cpu": "x", "timing": {},
                          "sandbox": "sql-sqlite", "reference_pass_rate": 1.0, "tasks_dropped_failing_reference": []},
                   limits={})
-    assert datasets.load_dataset(str(out))["train"].num_rows == 1  # `samples` becomes the default config
+    (pairs_file,) = (out / "pairs").glob("*.parquet")
+    assert pairs_file.name == "train-c.parquet" and pq.read_table(pairs_file).schema.equals(pairs_schema())
+    assert pq.read_table(pairs_file).num_rows == 0
+    text = (out / "README.md").read_text()
+    configs = yaml.safe_load(text.split("---")[1])["configs"]
+    assert [(c["config_name"], c.get("default")) for c in configs] == [("pairs", True), ("samples", None)]
+    assert "This build made no pairs" in text and "| pairs | train | 0 |" in text
+    assert read_release(out).rows == {"pairs/train": 0, "samples/train": 1}
+    try:
+        loaded = datasets.load_dataset(str(out), split="train")
+    except ValueError as exc:  # datasets 5.x refuses a split without rows: loudly, not with another table
+        assert "corresponds to no data" in str(exc)
+    else:
+        assert loaded.num_rows == 0 and loaded.column_names == pairs_schema().names
+    assert datasets.load_dataset(str(out), "samples")["train"].num_rows == 1
 
 
 def test_build_config_validation():

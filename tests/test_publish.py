@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from answer_server import answer_server
 from codelutra_data.builders.build import BuildConfig, run_build
 from hub_standin import HubStandin
 
@@ -27,14 +28,18 @@ REPO = "my-org/my-sql"
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory) -> dict[str, Path]:
-    """Two real small releases of one name: 0.1.0 on 2 tasks, 0.2.0 on 3 (bundled model, real sandbox)."""
+    """Two real small releases of one name: 0.1.0 on 2 tasks, 0.2.0 on 3 (real builds in the real sandbox, the
+    answers from a scripted server, so both have pairs on any machine)."""
     root = tmp_path_factory.mktemp("releases")
     out = {}
-    for version, limit in (("0.1.0", 2), ("0.2.0", 3)):
-        cfg = BuildConfig(limit=limit, samples=2, max_new_tokens=24, reference_fallback=True, name="my-sql",
-                          version=version, runs_dir=str(root / "runs"), releases_dir=str(root / "releases"),
-                          threads=1)
-        out[version] = run_build(cfg).release_dir
+    with answer_server() as url:
+        for version, limit in (("0.1.0", 2), ("0.2.0", 3)):
+            cfg = BuildConfig(limit=limit, samples=3, backend="openai", base_url=url, model="served-model",
+                              reference_fallback=True, name="my-sql", version=version,
+                              runs_dir=str(root / "runs"), releases_dir=str(root / "releases"))
+            result = run_build(cfg)
+            assert result.stats["pairs"] >= limit  # pinned by the server
+            out[version] = result.release_dir
     return out
 
 

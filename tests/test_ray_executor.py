@@ -257,6 +257,27 @@ def test_lost_sandbox_actors_have_their_batches_run_elsewhere_and_databases_trav
         executor.close()
 
 
+def test_sandbox_workers_on_the_cluster_are_capped_per_node_by_its_cpus(cluster, tmp_path):
+    """`--sandbox-workers 100000` must not fork-bomb the nodes: each node's share is capped at WORKERS_PER_CPU
+    per CPU it has, and the recorded number is the number used."""
+    from codelutra_data.builders.executors import ExecutorSettings
+    from codelutra_data.builders.executors.ray import RayExecutor
+    from codelutra_data.machine import WORKERS_PER_CPU
+    from codelutra_data.sandboxes.settings import SandboxSettings
+
+    items, _ = _sql_items(tmp_path, 4)
+    executor = RayExecutor(SandboxSettings(), ExecutorSettings(executor="ray", ray_address=cluster["address"],
+                                                              sandbox_workers=100000))
+    try:
+        assert [e.status for e in executor.run(items)] == ["passed"] * 4
+        cpus = [int(n["Resources"]["CPU"]) for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU")]
+        described = executor.describe()
+        assert described["sandbox_nodes"] == len(cpus) == 2
+        assert described["sandbox_workers"] == sum(WORKERS_PER_CPU * c for c in cpus) < 100000
+    finally:
+        executor.close()
+
+
 def test_without_ray_installed_the_executor_says_how_to_install_it(tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"
             "from codelutra_data.cli import main\n"
@@ -303,14 +324,22 @@ def test_a_lost_replica_has_its_batches_generated_elsewhere_with_the_same_sample
 
 @pytest.mark.slow
 def test_refine_runs_its_builds_and_evals_on_the_cluster_and_resumes_on_another_executor(cluster, tmp_path):
+    from answer_server import answer_server
+
+    with answer_server() as url:  # scripted answers: iteration 1 has pairs to train on, on any machine
+        _refine_on_the_cluster(cluster, tmp_path, url)
+
+
+def _refine_on_the_cluster(cluster, tmp_path, url) -> None:
     args = ["refine", "--tasks", "spider-dev", "--iterations", "1", "--limit", "2", "--samples", "2",
-            "--reference-fallback", "--max-new-tokens", "24", "--max-steps", "1", "--train-batch-size", "2",
-            "--max-length", "384", "--eval-limit", "2", "--backend", "transformers", "--threads", "1",
+            "--reference-fallback", "--max-steps", "1", "--train-batch-size", "2", "--max-length", "384",
+            "--eval-limit", "2", "--backend", "openai", "--base-url", url, "--model", "smollm2-135m",
             "--out", str(tmp_path / "loop"), "--store", str(tmp_path / "r.duckdb"), "--name", "loop"]
     done = _cli([*args, "--executor", "ray", "--ray-address", cluster["address"], "--replicas", "2", "--json"],
                 tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     state = json.loads(done.stdout)
+    assert state["iterations"][1]["pairs"] >= 1
     import yaml
 
     built = yaml.safe_load((Path(state["iterations"][1]["release"]) / "build_config.yaml").read_text())

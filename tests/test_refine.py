@@ -1,6 +1,5 @@
-"""`refine`: the stop rule on crafted validation sequences, configuration errors, and the real loop with the
-bundled model (2 iterations, killed during training and during evaluation, resumed), whose releases hold
-only train tasks."""
+"""`refine`: the stop rule on crafted validation sequences, configuration errors, and the real loop (2
+iterations, killed during training and during evaluation, resumed), whose releases hold only train tasks."""
 
 from __future__ import annotations
 
@@ -69,24 +68,33 @@ def _run_until(args, cwd, condition, env, deadline_s=900) -> None:
 
 @pytest.mark.slow
 def test_two_iterations_killed_in_training_and_in_eval_then_resumed(tmp_path):
+    """The real loop (real builds, sandboxes, TRL training, evals, store and pushes); the answers come from a
+    scripted server, so every iteration has pairs on any machine, and its gate holds the loop inside an
+    evaluation until the test has killed it there."""
+    import threading
+
+    from answer_server import answer_server
     from hub_standin import HubStandin
 
     hub = HubStandin(tmp_path / "hub", tokens={"hf_refineTOKEN": ("alice", "write")}).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_ENDPOINT=hub.url, HF_TOKEN="hf_refineTOKEN", HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf"))
+    gate = threading.Event()
+    gate.set()
     try:
-        _two_iterations(tmp_path, hub, env)
+        with answer_server(gate=gate) as url:
+            _two_iterations(tmp_path, hub, env, url, gate)
     finally:
         hub.stop()
 
 
-def _two_iterations(tmp_path, hub, env) -> None:
+def _two_iterations(tmp_path, hub, env, url, gate) -> None:
     out = tmp_path / "refine"
     store = tmp_path / "results" / "results.duckdb"
     args = [sys.executable, "-m", "codelutra_data.cli", "refine", "--tasks", "spider-dev", "--iterations", "2",
-            "--patience", "2", "--limit", "4", "--samples", "2", "--reference-fallback", "--max-new-tokens", "32",
-            "--max-steps", "1", "--train-batch-size", "2", "--max-length", "384", "--eval-limit", "4",
-            "--threads", "1", "--out", str(out), "--store", str(store), "--name", "loop",
+            "--patience", "2", "--limit", "4", "--samples", "2", "--reference-fallback", "--backend", "openai",
+            "--base-url", url, "--model", "smollm2-135m", "--max-steps", "1", "--train-batch-size", "2",
+            "--max-length", "384", "--eval-limit", "4", "--out", str(out), "--store", str(store), "--name", "loop",
             "--push-to-hub", "alice/loop"]
     models = out / "models"
     # 1. killed while training iteration 1 (the trainer's partial output exists, the model does not yet)
@@ -97,11 +105,13 @@ def _two_iterations(tmp_path, hub, env) -> None:
     assert "train" not in _state(out)["iterations"][1]
     refused = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert refused.returncode == 2 and "--resume" in refused.stderr.splitlines()[-1]
-    # 2. resumed, then killed while evaluating iteration 1
+    # 2. resumed, then killed while evaluating iteration 1 (held there by the server's gate)
     def evaluating() -> bool:
         its = _state(out).get("iterations", [])
         return len(its) > 1 and "train" in its[1] and "eval" not in its[1]
+    gate.clear()
     _run_until(args + ["--resume"], tmp_path, evaluating, env)
+    gate.set()
     assert not list(models.glob(".loop-it1.partial-*")) and (models / "loop-it1" / "train_report.json").is_file()
     assert samples.read_text() == built  # the build was not redone
     # 3. resumed to the end
@@ -133,7 +143,7 @@ def _two_iterations(tmp_path, hub, env) -> None:
     import duckdb
 
     with duckdb.connect(str(store), read_only=True) as con:
-        rows = con.execute("select split, model_path from results").fetchall()
+        rows = con.execute("select split, model from results").fetchall()
     assert {(s, Path(m).name if "/" in m else m) for s, m in rows} >= {
         ("validation", "loop-it1"), ("test", "loop-it1"), ("validation", "loop-it2"), ("test", "loop-it2")}
     report = json.loads((out / "report.json").read_text())

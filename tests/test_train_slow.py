@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from answer_server import answer_server
 from codelutra_data.cli import main
 from focal_pairs import focal_pairs, write_pairs_release
 
@@ -36,7 +37,7 @@ def check_full_model(out, method: str, data_name: str, data_version: str,
     tok = AutoTokenizer.from_pretrained(out)
     ids = tok.apply_chat_template([{"role": "user", "content": "Write SQL to count rows of t."}],
                                   add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
-    generated = model.generate(ids, max_new_tokens=4, do_sample=False)
+    generated = model.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert generated.shape[1] == ids.shape[1] + 4
     meta, text = card_of(out)
     assert meta["base_model"] == base and meta["datasets"] == [data_name]
@@ -49,12 +50,18 @@ def check_full_model(out, method: str, data_name: str, data_version: str,
 
 
 def test_codelutra_dpo_sft_on_a_real_release(tmp_path, capsys):
+    """A real MBPP build whose answers come from a scripted server (pairs on any machine), trained for real."""
     from codelutra_data.builders.build import BuildConfig, run_build
+    from codelutra_data.builders.tasks import load_tasks
 
-    cfg = BuildConfig(tasks="mbpp", split="train", limit=3, samples=2, max_new_tokens=64, batch_size=6,
-                      reference_fallback=True, name="real", version="0.1.0", runs_dir=str(tmp_path / "runs"),
-                      releases_dir=str(tmp_path / "releases"))
-    release = run_build(cfg).release_dir
+    references = {t.prompt[-1]["content"]: t.reference for t in load_tasks("mbpp", "train", 3)}
+    with answer_server(references) as url:
+        cfg = BuildConfig(tasks="mbpp", split="train", limit=3, samples=4, backend="openai", base_url=url,
+                          model="served-model", reference_fallback=True, name="real", version="0.1.0",
+                          runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
+        result = run_build(cfg)
+    assert result.stats["pairs"] >= 3  # pinned by the server: the same on every machine
+    release = result.release_dir
     # dpo starts from codelutra's output: a model directory as --model (the next iteration of the loop)
     for method, model in (("codelutra", "smollm2-135m"), ("dpo", tmp_path / "m-codelutra"), ("sft", "smollm2-135m")):
         out = tmp_path / f"m-{method}"

@@ -154,3 +154,35 @@ def test_max_rounds_zero_and_several_trajectories_per_task(tasks, executor):
         (tasks[1].task_id, i) for i in range(3)]
     # round 0: chunks of batch_size // 3 = 1 task (3 sequences); round 1: chunks of 4 trajectories
     assert [len(c) for c in backend.calls] == [1, 1, 4, 2]
+
+
+def test_a_build_that_solved_nothing_keeps_the_focal_pairs_as_its_default_config(tmp_path, capsys):
+    """Six MBPP tasks, every attempt wrong (a scripted server given no references): the release still has its
+    focal_pairs and sft configs, empty with their schemas, focal_pairs the default; the summary says so."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    from answer_server import answer_server
+    from codelutra_data.builders.release import pairs_schema
+    from codelutra_data.cli import main
+
+    with answer_server() as url:
+        code = main(["build", "--mode", "trajectories", "--tasks", "mbpp", "--split", "train", "--limit", "6",
+                     "--trajectories-per-task", "1", "--max-rounds", "1", "--backend", "openai", "--base-url", url,
+                     "--model", "served-model", "--tokenizer", "smollm2-135m", "--name", "none", "--version", "0.1.0",
+                     "--runs-dir", str(tmp_path / "runs"), "--releases-dir", str(tmp_path / "releases")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    assert "no focal pairs were made" in captured.out + captured.err
+    release = tmp_path / "releases" / "none" / "0.1.0"
+    text = (release / "README.md").read_text()
+    configs = yaml.safe_load(text.split("---")[1])["configs"]
+    assert [c["config_name"] for c in configs] == ["focal_pairs", "trajectories", "sft", "samples"]
+    assert configs[0]["default"] is True and "This build made no focal pairs" in text
+    focal = pq.read_table(next((release / "focal_pairs").glob("*.parquet")))
+    assert focal.num_rows == 0 and focal.schema.equals(pairs_schema())
+    assert pq.read_table(next((release / "sft").glob("*.parquet"))).num_rows == 0
+    assert sum(pq.read_table(f).num_rows for f in (release / "trajectories").glob("*.parquet")) == 6
+    code = main(["train", "--data", str(release), "--out", str(tmp_path / "model")])
+    assert code == 2 and capsys.readouterr().err.strip().endswith("has no pairs")
+    assert not (tmp_path / "model").exists()

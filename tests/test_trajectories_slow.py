@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
@@ -125,35 +124,38 @@ def test_spider_trajectories_fix_a_query_and_the_focal_pairs_train(tmp_path, cap
 
 
 def test_mbpp_trajectories_run_in_the_python_sandbox_with_a_reviser(tmp_path):
-    from codelutra_data.models.spec import resolve
+    """Another model writes the fixes; answers from a scripted server, so first tries fail on any machine."""
+    from codelutra_data.builders.tasks import load_tasks
 
-    reviser = tmp_path / "reviser"  # another model directory (here: links to the bundled weights)
-    reviser.mkdir()
-    for file in Path(resolve("smollm2-135m").path).iterdir():
-        (reviser / file.name).symlink_to(file)
-    cfg = BuildConfig(mode="trajectories", tasks="mbpp", split="train", limit=2, trajectories_per_task=2,
-                      max_rounds=1, max_new_tokens=96, batch_size=8, name="pyflow", version="0.1.0",
-                      reviser=str(reviser), runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
-    stats = run_build(cfg).stats
-    assert stats["sandbox"] == "python-bwrap" and stats["trajectories"] == 4 and stats["reviser"] == "reviser"
+    references = {t.prompt[-1]["content"]: t.reference for t in load_tasks("mbpp", "train", 2)}
+    with answer_server(references) as url:
+        cfg = BuildConfig(mode="trajectories", tasks="mbpp", split="train", limit=2, trajectories_per_task=2,
+                          max_rounds=1, name="pyflow", version="0.1.0", backend="openai", base_url=url,
+                          model="served-model", reviser="reviser-model", tokenizer="smollm2-135m",
+                          runs_dir=str(tmp_path / "runs"), releases_dir=str(tmp_path / "releases"))
+        stats = run_build(cfg).stats
+    assert stats["sandbox"] == "python-bwrap" and stats["trajectories"] == 4 and stats["reviser"] == "reviser-model"
     trajectories = read_rows(tmp_path / "releases" / "pyflow" / "0.1.0", "trajectories")
     assert stats["samples"] == sum(len(t["rounds"]) for t in trajectories)
     assert all(len(t["rounds"]) == (1 if t["solved_round"] == 0 else 2) for t in trajectories)
+    statuses = set()
     for t in trajectories:
         for r in t["rounds"]:
+            statuses.add(r["status"])
             if r["resubmission_of"] >= 0:
                 assert r["feedback"].startswith("Your last answer repeated your attempt number")
             elif r["status"] == "wrong_answer":
                 assert "The failing test:\nassert " in r["feedback"], r["feedback"]
             elif r["status"] == "runtime_error":
                 assert r["feedback"].startswith("The program raised an error: "), r["feedback"]
-    assert {t["model"] for t in trajectories} == {"HuggingFaceTB/SmolLM2-135M-Instruct"}
-    assert {t["reviser"] for t in trajectories} == {"reviser"}
+    assert "wrong_answer" in statuses and "passed" in statuses  # pinned by the server: a failure fixed
+    assert {t["model"] for t in trajectories} == {"served-model"}
+    assert {t["reviser"] for t in trajectories} == {"reviser-model"}
     samples = read_rows(tmp_path / "releases" / "pyflow" / "0.1.0", "samples")
     revisions = [r for r in samples if r["round"] == 1]
     assert revisions and all(r["parent_id"] and r["template"].startswith("revise-v1+feedback-v1@")
-                             and r["model"] == "reviser" for r in revisions)
-    assert {r["model"] for r in samples if r["round"] == 0} == {"HuggingFaceTB/SmolLM2-135M-Instruct"}
+                             and r["model"] == "reviser-model" for r in revisions)
+    assert {r["model"] for r in samples if r["round"] == 0} == {"served-model"}
 
 
 def read_lines(path):
@@ -161,8 +163,27 @@ def read_lines(path):
 
 
 def test_resume_after_sigkill_in_round_2(tmp_path):
+    """Killed in round 2 (the scripted server answers round 2's first chunk and holds the rest until the kill,
+    on any machine), refused without --resume, resumed into the same release as an uninterrupted build."""
+    import threading
+
+    from answer_server import revision_round
+
+    round_2 = []
+    def hold(body: dict) -> bool:  # noqa: E306
+        if revision_round(body) != 2:
+            return False
+        round_2.append(1)
+        return len(round_2) > 4  # the first chunk (--batch-size 4) of round 2 is answered
+    gate = threading.Event()
+    with answer_server(gate=gate, hold=hold) as url:
+        _resume_in_round_2(tmp_path, url, gate)
+
+
+def _resume_in_round_2(tmp_path, url, gate) -> None:
+    engine = ["--backend", "openai", "--base-url", url, "--model", "served-model", "--tokenizer", "smollm2-135m"]
     args = [sys.executable, "-m", "codelutra_data.cli", "build", "--mode", "trajectories", "--limit", "4",
-            "--trajectories-per-task", "2", "--max-rounds", "3", "--max-new-tokens", "40", "--batch-size", "4",
+            "--trajectories-per-task", "2", "--max-rounds", "3", "--batch-size", "4", *engine,
             "--name", "kill", "--version", "0.1.0", "--json"]
     samples_file = tmp_path / "runs" / "kill" / "0.1.0" / "samples.jsonl"
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -173,6 +194,7 @@ def test_resume_after_sigkill_in_round_2(tmp_path):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    gate.set()
     before = read_lines(samples_file)
     assert in_round_2(), "the kill must land in round 2"
     assert not (tmp_path / "releases" / "kill" / "0.1.0").exists()
@@ -192,8 +214,9 @@ def test_resume_after_sigkill_in_round_2(tmp_path):
     assert Counter(e["sample_id"] for e in executions) == Counter(r["sample_id"] for r in records)
 
     # the same release as a run that was never interrupted
-    cfg = BuildConfig(mode="trajectories", limit=4, trajectories_per_task=2, max_rounds=3, max_new_tokens=40,
-                      batch_size=4, name="kill", version="0.1.0", runs_dir=str(tmp_path / "clean-runs"),
+    cfg = BuildConfig(mode="trajectories", limit=4, trajectories_per_task=2, max_rounds=3, batch_size=4,
+                      backend="openai", base_url=url, model="served-model", tokenizer="smollm2-135m", name="kill",
+                      version="0.1.0", runs_dir=str(tmp_path / "clean-runs"),
                       releases_dir=str(tmp_path / "clean-releases"))
     clean = run_build(cfg)
     resumed_rows = read_rows(tmp_path / "releases" / "kill" / "0.1.0", "trajectories").to_list()

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from codelutra_data import __version__
+from codelutra_data.builders.release.read import PAIR_CONFIGS
 from codelutra_data.builders.tasks import bundled_summary, registered, source_license
 from codelutra_data.cards import card, render
 from codelutra_data.errors import UserError
@@ -96,6 +97,9 @@ def _write_parquet(rows: list[dict], path: Path, schema=None) -> None:
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not rows and schema is not None:  # no row group at all: `datasets` then says the split has no data
+        pq.ParquetWriter(path, schema).close()
+        return
     table = pa.Table.from_pylist(rows, schema=schema)
     for i, col in enumerate(table.schema):  # an all-empty list column has no element type: say int64
         if pa.types.is_list(col.type) and pa.types.is_null(col.type.value_type):
@@ -109,11 +113,11 @@ def card_metadata(name: str, config, splits: dict[str, list[str]], n_rows: int, 
     local folder by its config (not its path), so two releases with equal file names would share a cache."""
     configs = []
     for cfg_name, cfg_splits in splits.items():
-        if not cfg_splits:  # `datasets` cannot load a config or split with no rows
-            continue
         files = [{"split": s, "path": f"{cfg_name}/{s}-{build_id}.parquet"} for s in cfg_splits]
         configs.append({"config_name": cfg_name, "data_files": files})
-    configs[0]["default"] = True
+    default = next((c for c in configs if c["config_name"] in PAIR_CONFIGS), configs[0])
+    configs.remove(default)
+    configs.insert(0, {**default, "default": True})
     lic = "cc-by-sa-4.0" if config.tasks == "spider-dev" else "other"
     trajectories = getattr(config, "mode", "pairs") == "trajectories"
     tags = ["code", "text-to-sql" if domain == "sql" else "python", "preference", "dpo", "execution-verified"]
@@ -132,8 +136,9 @@ def card_metadata(name: str, config, splits: dict[str, list[str]], n_rows: int, 
 def write_release(release_dir: Path, *, name: str, version: str, build_id: str, config, model,
                   tables: dict[str, list[dict]], stats: dict, limits: dict) -> Path:
     """Write every table (config name -> rows, each row with its `split`) as parquet per split, the card and
-    build_config.yaml, all under a temporary name renamed into place. The first table with rows is the
-    default config. `config` is the build's configuration (a BuildConfig)."""
+    build_config.yaml, all under a temporary name renamed into place. Every table gets its config even with no
+    rows (an empty file with the schema), so a release's shape never depends on what the model sampled, and
+    the pairs are always the default config. `config` is the build's configuration (a BuildConfig)."""
     if release_dir.exists():
         raise UserError(f"release {release_dir} already exists and is never overwritten")
     with atomic_directory(release_dir) as tmp:
@@ -142,6 +147,10 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
             by_split[cfg_name] = {}
             for row in rows:
                 by_split[cfg_name].setdefault(row["split"], []).append(row)
+        splits_made = sorted({s for v in by_split.values() for s in v}) or ["train"]
+        for cfg_name in SCHEMAS:  # a table that came out empty keeps its place and schema, one file per split
+            if cfg_name in by_split and not by_split[cfg_name]:
+                by_split[cfg_name] = {s: [] for s in splits_made}
         for cfg_name, splits in by_split.items():
             schema = SCHEMAS[cfg_name]() if cfg_name in SCHEMAS else None
             for split, rows in splits.items():
@@ -165,6 +174,7 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
                    "counts": {k: {s: len(r) for s, r in v.items()} for k, v in by_split.items()},
                    "config_text": {k: CONFIG_TEXT.get(k, "") for k in by_split},
                    "default_config": metadata["configs"][0]["config_name"],
+                   "empty_configs": [k for k, v in by_split.items() if not any(v.values())],
                    "tool_version": __version__}
         (tmp / "README.md").write_text(card(metadata, render("dataset_card.md.j2", **context)), encoding="utf-8")
     return release_dir
