@@ -21,6 +21,7 @@ from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_
 from codelutra_data.benchmarks.suites import Suite, file_digest, load_suite
 from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.sampling import SamplingSettings
+from codelutra_data.builders.tasks.adapters import TaskFormatSettings
 from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.machine import default_threads, machine
@@ -40,7 +41,9 @@ NOT_HASHED = {"store", "out", "write_predictions", "store_wait_s", "workers", "b
 class EvalConfig(Settings):
     """Everything that decides a result; `config_hash` is computed from it (minus where files are written)."""
 
-    suite: str = setting(help="spider-dev, humaneval, mbpp, a Spider/BIRD folder or a task .jsonl file.", path="input")
+    suite: str = setting(help="spider-dev, humaneval, mbpp, a Spider/BIRD folder, a task .jsonl file or a Hub dataset "
+                         "hf:ORG/NAME[:CONFIG][@REVISION].", path="input")
+    task_format: TaskFormatSettings = group(TaskFormatSettings)
     split: str | None = setting(None, "Split to grade; 'all' for every task.", shown="the source's test split, else all")
     limit: int = setting(0, "Grade only the first N tasks of the split.", shown="0 = all", at_least=0)
     model: str | None = setting(None, "Model to sample: bundled name, local directory (e.g. a trained model) or Hub id.",
@@ -121,11 +124,11 @@ def _select_suite(cfg: EvalConfig) -> Suite:
     """The suite to grade. A predictions file with one entry per task of the whole source (e.g. a Spider
     dev `pred.txt` of 1034 lines, a BIRD `predict_dev.json`) grades the whole source in its own order,
     whatever the split: that is how the official evaluators read those files."""
-    suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.sandbox.compare_mode)
+    suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.sandbox.compare_mode, cfg.task_format)
     if cfg.predictions and not cfg.limit:
         entries = interop.count_predictions(cfg.predictions)
         if entries is not None and entries != len(suite.tasks):
-            whole = load_suite(cfg.suite, "all", None, cfg.sandbox.compare_mode)
+            whole = load_suite(cfg.suite, "all", None, cfg.sandbox.compare_mode, cfg.task_format)
             if entries == len(whole.tasks):
                 return whole
     return suite

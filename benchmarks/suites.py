@@ -8,10 +8,11 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
+from codelutra_data.builders.tasks.adapters import TaskFormatSettings
 from codelutra_data.errors import UserError
 from codelutra_data.records import Task, content_hash
+from codelutra_data.sandboxes.settings import resolved_compare_mode
 
 # Bump when grading changes (extraction, harness, comparison rules): older results stop being comparable.
 GRADING_VERSION = "eval-v1"
@@ -27,6 +28,7 @@ class Suite:
     tasks: list[Task] = field(repr=False)
     version: str = GRADING_VERSION
     hash: str = ""
+    revision: str = ""  # a Hub source's commit
 
     @property
     def headline(self) -> str:
@@ -38,7 +40,7 @@ class Suite:
     def describe(self) -> dict:
         return {"name": self.name, "spec": self.spec, "split": self.split, "domain": self.domain,
                 "compare_mode": self.compare_mode if self.domain == "sql" else "", "version": self.version,
-                "hash": self.hash, "tasks": len(self.tasks)}
+                "hash": self.hash, "tasks": len(self.tasks), **({"revision": self.revision} if self.revision else {})}
 
 
 @lru_cache(maxsize=256)
@@ -64,24 +66,24 @@ def task_fingerprint(task: Task) -> dict:
     return {"task_id": task.task_id, "prompt": task.prompt, "context": context, "reference": task.reference}
 
 
-def suite_hash(tasks: list[Task], compare_mode: str) -> str:
-    return content_hash(GRADING_VERSION, compare_mode, [task_fingerprint(t) for t in tasks])
+def suite_hash(tasks: list[Task], compare_mode: str, revision: str = "") -> str:
+    parts = [GRADING_VERSION, compare_mode, [task_fingerprint(t) for t in tasks]]
+    return content_hash(*parts, revision) if revision else content_hash(*parts)
 
 
 def suite_name(spec: str) -> str:
-    path = Path(spec)
-    if spec.endswith(".jsonl"):
-        return path.stem
-    return path.name or spec
+    from codelutra_data.builders.tasks import source_name
+
+    return source_name(spec)
 
 
 def load_suite(spec: str, split: str | None = None, limit: int | None = None,
-               compare_mode: str = "spider") -> Suite:
+               compare_mode: str = "auto", fmt: TaskFormatSettings | None = None) -> Suite:
     """Resolve a suite. Without a split, a source's `test` split when it has one (HumanEval, MBPP, Spider by
     database), else all tasks: the number a paper would report."""
     from codelutra_data.builders.tasks import load_tasks
 
-    every = load_tasks(spec, "all")
+    every = load_tasks(spec, "all", None, fmt)
     if split is None:
         split = "test" if any(t.split == "test" for t in every) else "all"
     tasks = every if split == "all" else [t for t in every if t.split == split]
@@ -94,7 +96,9 @@ def load_suite(spec: str, split: str | None = None, limit: int | None = None,
     if len(domains) != 1:
         raise UserError(f"suite {spec!r} mixes domains {sorted(domains)}")
     domain = domains.pop()
+    revision = tasks[0].metadata.get("revision", "")
+    compare_mode = resolved_compare_mode(tasks, compare_mode)
     suite = Suite(spec=spec, name=suite_name(spec), split=split, domain=domain, compare_mode=compare_mode,
-                  tasks=tasks)
-    suite.hash = suite_hash(tasks, compare_mode if domain == "sql" else "")
+                  tasks=tasks, revision=revision)
+    suite.hash = suite_hash(tasks, compare_mode if domain == "sql" else "", revision)
     return suite

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +15,13 @@ from codelutra_data.builders.build_config import BuildConfig
 from codelutra_data.builders.executors import Executor, make_executor
 from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
 from codelutra_data.builders.pipeline import References, sample_and_execute
-from codelutra_data.builders.tasks import load_tasks
+from codelutra_data.builders.tasks import load_tasks, pinned_spec
 from codelutra_data.errors import UserError
 from codelutra_data.machine import cpu_name, default_threads
 from codelutra_data.models.engine import LazyBackend, generation_stats
 from codelutra_data.models.spec import resolve
 from codelutra_data.records import Execution, Sample, Task, content_hash
+from codelutra_data.sandboxes.settings import resolved_compare_mode
 from codelutra_data.store import RunStore
 
 
@@ -75,7 +77,12 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
     release_dir = Path(cfg.releases_dir) / name / version
     if release_dir.exists():
         raise UserError(f"release {release_dir} already exists and is never overwritten: choose another --version")
-    tasks = load_tasks(cfg.tasks, cfg.split, cfg.limit or None)
+    tasks = load_tasks(cfg.tasks, cfg.split, cfg.limit or None, cfg.task_format)
+    # a Hub source is recorded (build id, build_config.yaml, card) at the commit it came from, so a resume never
+    # moves to newer data and a release names exactly its tasks
+    # and `--compare-mode auto` as the source's own rule, which the card states
+    sandbox = dataclasses.replace(cfg.sandbox, compare_mode=resolved_compare_mode(tasks, cfg.sandbox.compare_mode))
+    cfg = BuildConfig(**{**cfg.__dict__, "tasks": pinned_spec(cfg.tasks, cfg.task_format), "sandbox": sandbox})
     domains = sorted({t.domain for t in tasks})
     if len(domains) != 1:
         raise UserError(f"a build takes tasks of one domain; {cfg.tasks!r} mixes {', '.join(domains)}")

@@ -10,6 +10,8 @@ from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.focal_pairs import REJECTED_RULES
 from codelutra_data.builders.release import parse_version
 from codelutra_data.builders.sampling import SamplingSettings
+from codelutra_data.builders.tasks import source_name
+from codelutra_data.builders.tasks.adapters import TaskFormatSettings
 from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.models.engine import EngineSettings
@@ -31,8 +33,10 @@ MODE_ONLY = {"pairs": {"samples", "pairs_per_task", "reference_fallback"},
 class BuildConfig(Settings):
     """Everything that determines a build, and where and how it runs."""
 
-    tasks: str = setting("spider-dev", "Task source: a name (spider-dev, mbpp, humaneval), a Spider/BIRD folder, or a "
-                         ".jsonl file (SQL, Python or DS-1000 format).", path="input")
+    tasks: str = setting("spider-dev", "Task source: a name (spider-dev, mbpp, humaneval), a Spider/BIRD folder, a "
+                         ".jsonl file or a Hub dataset hf:ORG/NAME[:CONFIG][@REVISION] (in any format --format "
+                         "names).", path="input")
+    task_format: TaskFormatSettings = group(TaskFormatSettings)
     mode: str = setting("pairs", "pairs: CodeLutra pass/fail pairs from independent samples; trajectories: CodeFlow "
                         "debug trajectories and IterPref focal pairs.", choices=BUILD_MODES)
     split: str = setting("auto", "Split to use: train, test, validation, all, or auto (train if the source has one, "
@@ -91,7 +95,7 @@ class BuildConfig(Settings):
         """The name given, else <source>-<model>, plus -trajectories in that mode."""
         if self.name:
             return self.name
-        source = Path(self.tasks).stem if self.tasks.endswith(".jsonl") else Path(self.tasks).name or self.tasks
+        source = source_name(self.tasks)
         model = Path(self.model).name or self.model
         suffix = "-trajectories" if self.mode == "trajectories" else ""
         return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{source}-{model}{suffix}").strip("-")

@@ -8,6 +8,7 @@ from collections import Counter
 import click
 
 from codelutra_data.builders.build_config import BuildConfig
+from codelutra_data.builders.tasks.adapters import TaskFormatSettings
 from codelutra_data.config import config_option, json_option, load, options
 
 
@@ -165,7 +166,7 @@ def next_steps(cfg, stats: dict) -> list[str]:
     try:
         from codelutra_data.builders.tasks import load_tasks
 
-        available = len(load_tasks(cfg.tasks, cfg.split, None))
+        available = len(load_tasks(cfg.tasks, cfg.split, None, cfg.task_format))
     except Exception:  # noqa: BLE001 - only advice; the build itself is done
         return []
     if available <= stats["tasks"]:
@@ -235,35 +236,69 @@ def tasks() -> None:
 @tasks.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def tasks_list(as_json: bool) -> None:
-    """Registered task sources (paths to Spider/BIRD folders and .jsonl files work too)."""
-    from codelutra_data.builders.tasks import registered
+    """Registered task sources, and the Hub datasets cached here (at which commit, named by which revisions)."""
+    from codelutra_data.builders.tasks import hub, registered
 
     rows = [{"name": s.name, "domain": s.domain, "description": s.description, "license": s.license}
             for s in registered().values()]
+    cached = hub.cached_sets()
     if as_json:
-        click.echo(json.dumps(rows, indent=1))
+        click.echo(json.dumps({"sources": rows, "cached": cached}, indent=1))
         return
     for r in rows:
         click.echo(f"{r['name']:<12} {r['domain']:<7} {r['description']}")
-    click.echo("also: a Spider/BIRD-layout folder, or a .jsonl file: SQL (question, db, gold[, id, split]), "
-               "Python (prompt, tests, reference[, task_id, entry_point, setup, imports, split]) or DS-1000 "
-               "(prompt, reference_code, code_context, metadata)")
+    click.echo("also: a Spider/BIRD-layout folder, a .jsonl file, or a Hub dataset hf:ORG/NAME[:CONFIG][@REVISION] "
+               "in a format `--format` names: humaneval, mbpp, ds1000, python (prompt, tests, reference[, task_id, "
+               "entry_point, setup, imports, split]) or sql (question, db, gold[, id, split])")
+    if not cached:
+        click.echo("cached Hub datasets: none (`codelutra-data tasks fetch hf:ORG/NAME` downloads one)")
+        return
+    click.echo("cached Hub datasets:")
+    for c in cached:
+        refs = f" ({', '.join(c['refs'])})" if c["refs"] else ""
+        click.echo(f"  hf:{c['repo']}:{c['config']}@{c['commit']}{refs}")
+
+
+@tasks.command("fetch")
+@click.argument("sources", nargs=-1, required=True)
+def tasks_fetch(sources: tuple[str, ...]) -> None:
+    """Download Hub task sets (hf:ORG/NAME[:CONFIG][@REVISION]) into the datasets cache, to run offline later."""
+    from codelutra_data.builders.tasks import hub
+    from codelutra_data.errors import UserError
+
+    specs = []
+    for source in sources:  # every name checked before anything is downloaded
+        if not hub.is_hub_spec(source):
+            raise UserError(f"tasks fetch takes Hub datasets (hf:ORG/NAME[:CONFIG][@REVISION]); {source!r} is not "
+                            f"one (bundled sources need no download)")
+        specs.append(hub.parse(source))
+    for spec in specs:
+        if spec.folder:
+            raise UserError(f"hf:{spec.folder} is a local folder: nothing to fetch")
+    for source, spec in zip(sources, specs):
+        data = hub.load(spec)
+        rows = ", ".join(f"{name} {len(items)}" for name, items in data.splits.items())
+        click.echo(f"{source}: commit {data.commit} ({rows} rows) cached")
 
 
 @tasks.command("show")
 @click.argument("source")
+@options(TaskFormatSettings)
 @click.option("--json", "as_json", is_flag=True)
-def tasks_show(source: str, as_json: bool) -> None:
+def tasks_show(source: str, as_json: bool, **flags) -> None:
     """Counts per split (and per database for SQL) for SOURCE."""
     from codelutra_data.builders.tasks import bundled_summary, load_tasks, source_license
 
-    all_tasks = load_tasks(source, "all")
+    fmt = load(TaskFormatSettings, None, flags)
+    all_tasks = load_tasks(source, "all", None, fmt)
+    revision = all_tasks[0].metadata.get("revision", "")
     per_db: dict[str, Counter] = {}
     for t in all_tasks:
         per_db.setdefault(t.context.get("db_id", "-"), Counter())[t.split] += 1
     summary = bundled_summary(source)
     info = {"source": source, "domain": all_tasks[0].domain, "tasks": len(all_tasks),
             "splits": dict(Counter(t.split for t in all_tasks)), "license": source_license(source, all_tasks[0].source),
+            **({"revision": revision} if revision else {}),
             "databases": {db: {"split": next(iter(c)), "tasks": sum(c.values())} for db, c in sorted(per_db.items())},
             "empty_gold_by_db": summary.get("empty_gold_by_db"),
             "zero_or_null_gold_by_db": summary.get("zero_or_null_gold_by_db")}
@@ -272,7 +307,7 @@ def tasks_show(source: str, as_json: bool) -> None:
         return
     click.echo(f"{source}: {info['tasks']} {info['domain']} tasks; splits: "
                + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
-    click.echo(f"licence: {info['license']}")
+    click.echo(f"licence: {info['license']}" + (f"; commit {revision}" if revision else ""))
     if info["domain"] != "sql":
         return
     click.echo(f"{'database':<32} {'split':<6} tasks  empty-gold")

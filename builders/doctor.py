@@ -7,6 +7,7 @@ import json
 
 import click
 
+from codelutra_data.builders.tasks.adapters import TaskFormatSettings
 from codelutra_data.config import Settings, group, json_option, merge, options, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.sandboxes.settings import SandboxSettings
@@ -21,6 +22,7 @@ class DoctorConfig(Settings):
     split: str = setting("all", "Split of the task source to check.")
     limit: int = setting(0, "Check only the first N tasks; 0 = all.", at_least=0)
     sandbox: SandboxSettings = group(SandboxSettings)
+    task_format: TaskFormatSettings = group(TaskFormatSettings)
     min_pass_rate: float = setting(1.0, "Exit non-zero when fewer references pass.", at_least=0, at_most=1)
 
 
@@ -69,7 +71,7 @@ def doctor(as_json, **flags) -> None:
 def _load(cfg: DoctorConfig) -> list:
     from codelutra_data.builders.tasks import load_tasks
 
-    tasks = load_tasks(cfg.tasks, cfg.split, cfg.limit or None)
+    tasks = load_tasks(cfg.tasks, cfg.split, cfg.limit or None, cfg.task_format)
     domains = {t.domain for t in tasks}
     if len(domains) != 1:
         raise UserError(f"{cfg.tasks!r} mixes domains {sorted(domains)}")

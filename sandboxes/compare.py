@@ -15,7 +15,7 @@ from collections import Counter
 from itertools import chain
 from typing import Sequence
 
-MODES = ("spider", "set", "ordered")
+MODES = ("spider", "set", "ordered", "strict")
 Row = tuple
 _OPS = re.compile(r"([<>!])\s+=")
 _STRINGS = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
@@ -107,8 +107,10 @@ def results_equal(gold: Sequence[Sequence], pred: Sequence[Sequence], mode: str,
     g, p = _norm_rows(gold), _norm_rows(pred)
     if mode == "set":
         return set(g) == set(p)
-    if mode == "ordered":
+    if mode == "ordered" or (mode == "strict" and ordered):
         return g == p
+    if mode == "strict":
+        return Counter(g) == Counter(p)
     if not g and not p:
         return True
     if len(g) != len(p):

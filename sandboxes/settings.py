@@ -34,7 +34,11 @@ class SandboxSettings(Settings):
                              choices=ISOLATIONS)
     memory_mb: int = setting(1024, "Python: address-space budget per program in MiB.", at_least=MIN_MEMORY_MB,
                              at_most=MAX_MEMORY_MB)
-    compare_mode: str = setting("spider", "SQL result comparison.", choices=MODES)
+    compare_mode: str = setting("auto", "SQL result comparison. auto: each source's own rule (spider for Spider, set "
+                                "for BIRD folders, strict for everything else); spider: the official Spider match "
+                                "(DISTINCT deleted, columns in any order); set: BIRD's (sets of rows); ordered: rows "
+                                "in order; strict: the queries as written, rows as a multiset (in order when the "
+                                "gold query orders).", choices=("auto", *MODES))
 
     def check(self) -> None:
         check_time_limits(self.cpu_time_s, self.wall_time_s)
@@ -62,13 +66,27 @@ def open_sandbox(domain: str, settings_: SandboxSettings) -> Sandbox:
     return PythonSandbox(limits_for(domain, settings_), workers=settings_.workers, isolation=settings_.isolation)
 
 
+def compare_mode_for(task: Task, setting_: str) -> str:
+    """The SQL comparison a task is graded by: the one set, or with `auto` the rule of the task's source."""
+    return task.context.get("compare_mode", "strict") if setting_ == "auto" else setting_
+
+
+def resolved_compare_mode(tasks: list[Task], setting_: str) -> str:
+    """The comparison a set of SQL tasks is graded by (what cards and results state)."""
+    modes = sorted({compare_mode_for(t, setting_) for t in tasks if t.domain == "sql"})
+    if len(modes) > 1:
+        raise UserError(f"these tasks are graded by different SQL comparisons ({', '.join(modes)}): choose one "
+                        f"with --compare-mode")
+    return modes[0] if modes else setting_
+
+
 def job_for(task: Task, key: str, code: str | None, settings_: SandboxSettings,
             cpu_time_s: float | None = None) -> SqlJob | PyJob:
     """The sandbox job that runs `code` (None: nothing was extracted) as an answer to `task`. `cpu_time_s` is this
     job's own CPU limit where it differs from the sandbox's (Python: scaled to the reference's CPU time)."""
     if task.domain == "sql":
         return SqlJob(key=key, engine=task.context["engine"], db_path=task.context["db_path"], gold=task.reference,
-                      candidate=code or None, mode=settings_.compare_mode)
+                      candidate=code or None, mode=compare_mode_for(task, settings_.compare_mode))
     if task.domain == "python":
         ctx = task.context
         return PyJob(key=key, code=code or None, tests=tuple((src, bool(t)) for src, t in ctx["tests"]),

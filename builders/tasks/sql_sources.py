@@ -8,6 +8,7 @@ import re
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 from codelutra_data import duckdb_files
@@ -83,14 +84,17 @@ def schema_text(db_path: str, engine: str) -> str:
 
 
 def make_sql_task(task_id: str, source: str, question: str, gold: str, db_path: Path, split: str,
-                  hint: str = "", metadata: dict | None = None) -> Task:
+                  hint: str = "", metadata: dict | None = None, compare_mode: str = "strict") -> Task:
+    """`compare_mode` is the source's own grading rule (what `--compare-mode auto` uses): spider for Spider, set
+    for BIRD, strict for a user's data."""
     engine = engine_for(db_path)
     schema = schema_text(str(db_path.resolve()), engine)
     dialect = "SQLite" if engine == "sqlite" else "DuckDB"
     return Task(
         task_id=task_id, source=source, domain="sql",
         prompt=sql_prompt(question, schema, dialect, hint),
-        context={"engine": engine, "db_path": str(db_path.resolve()), "db_id": db_path.stem},
+        context={"engine": engine, "db_path": str(db_path.resolve()), "db_id": db_path.stem,
+                 "compare_mode": compare_mode},
         reference=gold, split=split,
         metadata={"question": question, "template": DEFAULT_SQL_TEMPLATE, **(metadata or {})},
     )
@@ -111,7 +115,7 @@ def load_spider_dev() -> list[Task]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     _with_splits(rows)
     return [make_sql_task(r["id"], "spider-dev", r["question"], r["query"],
-                          BUNDLED_SPIDER / "databases" / f"{r['db_id']}.sqlite", r["split"])
+                          BUNDLED_SPIDER / "databases" / f"{r['db_id']}.sqlite", r["split"], compare_mode="spider")
             for r in rows]
 
 
@@ -127,6 +131,7 @@ def load_spider_folder(folder: Path) -> list[Task]:
         raise UserError(f"{folder} has no database/ (or dev_databases/) folder")
     source = folder.resolve().name
     rows = []
+    bird = any(r.name != "database" for r in db_roots)
     for file in files:
         items = read_json(file)
         if not isinstance(items, list):
@@ -135,6 +140,7 @@ def load_spider_folder(folder: Path) -> list[Task]:
             if not isinstance(item, dict):
                 raise UserError(f"{file}: entry {i} is not an object with question, db_id and query/SQL")
             gold = item.get("query") or item.get("SQL")
+            bird = bird or "SQL" in item
             if not gold or "question" not in item or "db_id" not in item:
                 raise UserError(f"{file}: entry {i} lacks question, db_id or query/SQL")
             hint = item.get("evidence") or ""
@@ -153,38 +159,42 @@ def load_spider_folder(folder: Path) -> list[Task]:
                    if (root / r["db_id"] / f"{r['db_id']}.sqlite").is_file()), None)
         if db is None:
             raise UserError(f"database {r['db_id']!r} not found under {', '.join(str(d) for d in db_roots)}")
-        tasks.append(make_sql_task(r["id"], source, r["question"], r["query"], db, r["split"], r["hint"]))
+        tasks.append(make_sql_task(r["id"], source, r["question"], r["query"], db, r["split"], r["hint"],
+                                   compare_mode="set" if bird else "spider"))
     return tasks
 
 
-def load_sql_jsonl(path: Path, items: list[tuple[int, dict]]) -> list[Task]:
-    """One task a line (`items`: the file's objects by line number): {"question", "db" (path to .sqlite/.duckdb,
-    relative to the file), "gold" (or "query"/"sql"), optional "id", "split", "hint"}."""
+def load_sql_rows(items: list[tuple[str, dict, str | None]], name: str, file: Callable[[str], Path]) -> list[Task]:
+    """Tasks of our SQL format (`items`: where each row is, the row, its dataset split or None): {"question", "db"
+    (a .sqlite/.duckdb file, relative to the task set: `file` finds it), "gold" (or "query"/"sql"), optional "id",
+    "split", "hint"}."""
     rows = []
-    for lineno, item in items:
+    found: dict[str, Path] = {}
+    for n, (where, item, split) in enumerate(items):
         gold = item.get("gold") or item.get("query") or item.get("sql")
-        for name, value in (("question", item.get("question")), ("db", item.get("db")), ("gold", gold)):
+        for field, value in (("question", item.get("question")), ("db", item.get("db")), ("gold", gold)):
             if not value or not isinstance(value, str):
-                raise UserError(f"{path}:{lineno}: missing or empty field {name!r}")
+                raise UserError(f"{where}: missing or empty field {field!r}")
         db = Path(item["db"])
-        db = db if db.is_absolute() else path.parent / db
+        if not db.is_absolute():
+            db = found.get(item["db"]) or found.setdefault(item["db"], file(item["db"]))
         if not db.is_file():
-            raise UserError(f"{path}:{lineno}: database not found: {db}")
-        for name, kinds in (("split", str), ("hint", str), ("id", (str, int))):
-            value = item.get(name)
+            raise UserError(f"{where}: database not found: {db}")
+        for field, kinds in (("split", str), ("hint", str), ("id", (str, int))):
+            value = item.get(field)
             if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
-                raise UserError(f"{path}:{lineno}: field {name!r} must be text")
-        rows.append({"id": str(item.get("id") or f"{path.stem}-{lineno:05d}"), "db_id": db.stem, "db": db,
+                raise UserError(f"{where}: field {field!r} must be text")
+        line = where.rpartition(":")[2]
+        number = int(line) if line.isdigit() else n + 1
+        split = item.get("split") or split
+        rows.append({"id": str(item.get("id") or f"{name}-{number:05d}"), "db_id": db.stem, "db": db,
                      "question": item["question"], "query": gold, "hint": item.get("hint", ""),
-                     **({"split": item["split"]} if item.get("split") else {}), "lineno": lineno})
+                     **({"split": split} if split else {}), "where": where})
     _with_splits(rows)
     tasks = []
     for r in rows:
         try:
-            tasks.append(make_sql_task(r["id"], path.stem, r["question"], r["query"], r["db"], r["split"], r["hint"]))
+            tasks.append(make_sql_task(r["id"], name, r["question"], r["query"], r["db"], r["split"], r["hint"]))
         except UserError as exc:
-            raise UserError(f"{path}:{r['lineno']}: {exc}") from None
-    ids = [t.task_id for t in tasks]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"{path}: duplicate task ids")
+            raise UserError(f"{r['where']}: {exc}") from None
     return tasks

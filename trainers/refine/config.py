@@ -11,7 +11,9 @@ from pathlib import Path
 from codelutra_data.benchmarks.runner import EvalConfig
 from codelutra_data.builders.build_config import BuildConfig
 from codelutra_data.builders.executors import ExecutorSettings
+from codelutra_data.builders.tasks import source_name
 from codelutra_data.builders.sampling import SamplingSettings
+from codelutra_data.builders.tasks.adapters import TaskFormatSettings
 from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.models.engine import EngineSettings
@@ -31,7 +33,7 @@ NOT_DETERMINING = {"resume", "push_to_hub", "private", "store", *ExecutorSetting
 # The sections of a config file: the command whose options each takes, and those refine sets itself.
 SECTIONS = {"build": (BuildConfig, BUILD_FIXED), "train": (TrainConfig, TRAIN_FIXED), "eval": (EvalConfig, EVAL_FIXED)}
 # The shared groups, whose fields a `build:` section may also hold (as before they were groups).
-SHARED = (EngineSettings, SamplingSettings, SandboxSettings, ExecutorSettings)
+SHARED = (EngineSettings, SamplingSettings, SandboxSettings, ExecutorSettings, TaskFormatSettings)
 _SHARED_NAMES = {name for cls in SHARED for name in cls.layout()}
 # The build and train options the command line takes as flags (any other goes in the config file's sections).
 BUILD_FLAGS = ("limit", "samples", "pairs_per_task", "reference_fallback", "max_rounds", "trajectories_per_task",
@@ -67,6 +69,7 @@ class RefineConfig(Settings):
     sampling: SamplingSettings = group(SamplingSettings)
     sandbox: SandboxSettings = group(SandboxSettings)
     where: ExecutorSettings = group(ExecutorSettings)
+    task_format: TaskFormatSettings = group(TaskFormatSettings)
     build: dict = setting(factory=dict, option=False)  # any other `build` option (samples, limit, ...)
     train: dict = setting(factory=dict, option=False)  # any `train` option (lora, max_steps, epochs, ...)
     eval: dict = setting(factory=dict, option=False)  # any `eval` option, group fields included, for evaluations only
@@ -77,7 +80,7 @@ class RefineConfig(Settings):
         lifted = {k: v for k, v in self.build.items() if k in _SHARED_NAMES}
         if lifted:  # group fields in a `build:` section are the loop's own, shared with its evaluations
             self.build = {k: v for k, v in self.build.items() if k not in _SHARED_NAMES}
-            for attr in ("engine", "sampling", "sandbox", "where"):
+            for attr in ("engine", "sampling", "sandbox", "where", "task_format"):
                 mine = {k: v for k, v in lifted.items() if k in type(getattr(self, attr)).layout()}
                 if mine:
                     setattr(self, attr, dataclasses.replace(getattr(self, attr), **mine))
@@ -129,7 +132,7 @@ class RefineConfig(Settings):
 
     @property
     def release_name(self) -> str:
-        return self.name or re.sub(r"[^A-Za-z0-9._-]+", "-", f"refine-{Path(self.tasks).name}").strip("-")
+        return self.name or re.sub(r"[^A-Za-z0-9._-]+", "-", f"refine-{source_name(self.tasks)}").strip("-")
 
     @staticmethod
     def version(t: int) -> str:
@@ -148,7 +151,7 @@ class RefineConfig(Settings):
                               "name": self.release_name, "version": self.version(t), "runs_dir": str(out / "runs"),
                               "releases_dir": str(out / "releases"), "seed": self.seed + t - 1, "resume": resume,
                               "engine": self.engine, "sampling": self.sampling, "sandbox": self.sandbox,
-                              "where": self.where})
+                              "where": self.where, "task_format": self.task_format})
 
     def train_config(self, t: int, model: str, data: str, out: Path) -> TrainConfig:
         options = dict(self.train)
@@ -163,4 +166,4 @@ class RefineConfig(Settings):
         store = {"store": self.store} if self.store else {}
         return EvalConfig(**{**self.eval, **store, "suite": self.tasks, "split": split, "model": model,
                              "limit": self.eval_limit, "seed": self.seed, "out": str(out), "engine": self.engine,
-                             "sandbox": self.sandbox, "where": self.where})
+                             "sandbox": self.sandbox, "where": self.where, "task_format": self.task_format})

@@ -10,6 +10,8 @@ never half-written), an evaluation runs again.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 import time
@@ -47,6 +49,9 @@ def run_refine(cfg: RefineConfig, log: Callable[[str], None] = print) -> RefineR
 
     cfg.validate()
     _check_splits(cfg)
+    from codelutra_data.builders.tasks import pinned_spec
+
+    cfg = dataclasses.replace(cfg, tasks=pinned_spec(cfg.tasks, cfg.task_format))  # every iteration: one commit
     if cfg.push_to_hub:
         from codelutra_data.builders import publish
 
@@ -70,7 +75,7 @@ def run_refine(cfg: RefineConfig, log: Callable[[str], None] = print) -> RefineR
 def _check_splits(cfg: RefineConfig) -> None:
     from codelutra_data.builders.tasks import load_tasks
 
-    tasks = load_tasks(cfg.tasks, "all")
+    tasks = load_tasks(cfg.tasks, "all", None, cfg.task_format)
     splits = {t.split for t in tasks}
     missing = [s for s in ("train", "validation", "test") if s not in splits]
     if missing:
