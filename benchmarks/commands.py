@@ -50,6 +50,11 @@ def eval_command(config_file, k_text, check_references, as_json, **flags) -> Non
     quiet = as_json or not console.is_terminal
     result = _with_progress(console, quiet, lambda progress: run_eval(cfg, progress, check_references))
     r = result.results
+    seen = r.get("contamination") or {}
+    if seen.get("suite_tasks_overlapping"):
+        click.echo(f"warning: {seen['suite_tasks_overlapping']} of the {r['suite']['tasks']} tasks graded here "
+                   f"overlap the model's training release {seen['release']} (13-gram rule; e.g. "
+                   f"{', '.join(seen['tasks'][:5])}): this score is not a held-out one", err=True)
     if as_json:
         click.echo(json.dumps(r, indent=1, default=str))
         return

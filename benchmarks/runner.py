@@ -19,6 +19,8 @@ from codelutra_data.benchmarks import interop, results_files, store
 from codelutra_data.benchmarks.store import LOCK_WAIT_S
 from codelutra_data.benchmarks.metrics import bootstrap_interval, per_task_pass_at_k, status_histogram
 from codelutra_data.benchmarks.suites import Suite, file_digest, load_suite
+from codelutra_data.benchmarks.contamination import training_overlap
+from codelutra_data.benchmarks.variants import grade_variant
 from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.sampling import SamplingSettings
 from codelutra_data.builders.tasks.adapters import TaskFormatSettings
@@ -207,6 +209,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         results_files.check_outputs(cfg.store, cfg.out, cfg.write_predictions, suite.tasks)
     candidates = None if check_references_only else _candidates(cfg, suite)
     info = model_info(backend.ref) if backend else {}
+    contamination = training_overlap(info["model_path"], suite.name, suite.tasks) if info.get("dataset") else None
     checked = [0]
 
     def reference_done(_execution) -> None:
@@ -235,6 +238,11 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         else:
             executions = _grade(executor, suite, candidates, timeouts, progress)
             timing["execution_s"] = time.monotonic() - t0
+        variants = {name: grade_variant(executor, suite.tasks, name, candidates, cfg.sandbox.cpu_time_s,
+                                        cfg.min_reference_pass_rate, not cfg.allow_failing_references, progress)
+                    for name in suite.variants}
+        if variants:
+            reference_report["variants"] = {name: report for name, (_, report) in variants.items()}
         sandbox, sandbox_limits = executor.sandbox_info(suite.domain)
         executor_info = executor.describe()
 
@@ -246,6 +254,12 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         row = {"task_id": task.task_id, "n": count, "correct": sum(e.status == "passed" for e in mine),
                "statuses": [e.status for e in mine], "passed": [e.status == "passed" for e in mine],
                "samples": candidates[task.task_id], "feedback": [e.feedback for e in mine]}
+        for name, (graded, _) in variants.items():  # EvalPlus: plus counts a sample only when base passes too
+            theirs = graded[cursor - count:cursor]
+            row[f"{name}_statuses"] = [e.status for e in theirs]
+            row[f"{name}_correct"] = sum(e.status == "passed" for e in theirs)
+            row["passed"] = [p and e.status == "passed" for p, e in zip(row["passed"], theirs)]
+            row["correct"] = sum(row["passed"])
         if generation:
             row["raw_outputs"] = generation["raw"][task.task_id]
         per_task.append(row)
@@ -262,6 +276,11 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
             row[f"pass@{k}"] = v
         low, high = bootstrap_interval(values, resamples=cfg.bootstrap_resamples, seed=cfg.seed)
         metrics[suite.metric_name(k)] = {"value": sum(values) / len(values), "ci95": [low, high], "k": k}
+        for name in variants:
+            values = per_task_pass_at_k([(r["n"], r[f"{name}_correct"]) for r in per_task], k)
+            low, high = bootstrap_interval(values, resamples=cfg.bootstrap_resamples, seed=cfg.seed)
+            metrics[f"{name}_{suite.metric_name(k)}"] = {"value": sum(values) / len(values), "ci95": [low, high],
+                                                         "k": k}
     source = "model" if cfg.model else ("samples" if cfg.samples else "predictions")
     input_file = cfg.samples or cfg.predictions
     hashed = cfg.hashed()
@@ -283,6 +302,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "timing": {k: round(v, 2) for k, v in {**timing, "total_s": time.monotonic() - started}.items()},
         "per_task_file": str(out_dir / "per_task.jsonl"),
+        **({"contamination": contamination} if contamination else {}),
     }
     predictions = ((cfg.write_predictions, interop.predictions_text(cfg.write_predictions, suite.tasks, candidates))
                    if cfg.write_predictions else None)

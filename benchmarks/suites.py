@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from codelutra_data.benchmarks.variants import variant_names
 from codelutra_data.builders.tasks.adapters import TaskFormatSettings
 from codelutra_data.errors import UserError
 from codelutra_data.records import Task, content_hash
@@ -29,6 +30,7 @@ class Suite:
     version: str = GRADING_VERSION
     hash: str = ""
     revision: str = ""  # a Hub source's commit
+    variants: tuple[str, ...] = ()  # test variants graded besides the suite's own tests (EvalPlus's base)
 
     @property
     def headline(self) -> str:
@@ -40,7 +42,8 @@ class Suite:
     def describe(self) -> dict:
         return {"name": self.name, "spec": self.spec, "split": self.split, "domain": self.domain,
                 "compare_mode": self.compare_mode if self.domain == "sql" else "", "version": self.version,
-                "hash": self.hash, "tasks": len(self.tasks), **({"revision": self.revision} if self.revision else {})}
+                "hash": self.hash, "tasks": len(self.tasks), **({"revision": self.revision} if self.revision else {}),
+                **({"variants": list(self.variants)} if self.variants else {})}
 
 
 @lru_cache(maxsize=256)
@@ -99,6 +102,6 @@ def load_suite(spec: str, split: str | None = None, limit: int | None = None,
     revision = tasks[0].metadata.get("revision", "")
     compare_mode = resolved_compare_mode(tasks, compare_mode)
     suite = Suite(spec=spec, name=suite_name(spec), split=split, domain=domain, compare_mode=compare_mode,
-                  tasks=tasks, revision=revision)
+                  tasks=tasks, revision=revision, variants=variant_names(tasks))
     suite.hash = suite_hash(tasks, compare_mode if domain == "sql" else "", revision)
     return suite

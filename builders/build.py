@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from codelutra_data.builders import release
+from codelutra_data.builders import decontaminate, release
 from codelutra_data.builders.build_config import BuildConfig
 from codelutra_data.builders.executors import Executor, make_executor
 from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
@@ -49,6 +49,7 @@ class _Prepared:
     store: RunStore
     build_id: str
     timing: dict[str, float]
+    contamination: list[dict]
 
     @property
     def backends(self) -> list[LazyBackend]:
@@ -78,6 +79,10 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
     if release_dir.exists():
         raise UserError(f"release {release_dir} already exists and is never overwritten: choose another --version")
     tasks = load_tasks(cfg.tasks, cfg.split, cfg.limit or None, cfg.task_format)
+    named = decontaminate.parse_suites(cfg.decontaminate)
+    tasks, contamination = decontaminate.check(tasks, named, cfg.tasks)
+    if not tasks:
+        raise UserError(f"every task of {cfg.tasks!r} overlaps {', '.join(named)}: nothing is left to build from")
     # a Hub source is recorded (build id, build_config.yaml, card) at the commit it came from, so a resume never
     # moves to newer data and a release names exactly its tasks
     # and `--compare-mode auto` as the source's own rule, which the card states
@@ -125,7 +130,7 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
     store.write_state({"config": cfg.determining(), "name": name, "version": version, "build_id": build_id,
                        "finished": False})
     return _Prepared(cfg, name, version, release_dir, tasks, domains[0], backend, reviser, executor, references,
-                     timeouts, store, build_id, timing)
+                     timeouts, store, build_id, timing, contamination)
 
 
 def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: int, t_start: float) -> dict:
@@ -140,6 +145,7 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "resumed_samples": resumed,
         "reference_pass_rate": round(p.references.pass_rate, 4),
         "tasks_dropped_failing_reference": sorted(t.task_id for t, _ in p.references.failures),
+        "contamination": p.contamination,
         "sandbox": sandbox_name,
         "timing": {k: round(v, 2) for k, v in timing.items()},
         "cpu": cpu_name(), "threads": p.cfg.engine.threads or default_threads(), "executor": p.executor.describe(),

@@ -37,6 +37,10 @@ class BuildConfig(Settings):
                          ".jsonl file or a Hub dataset hf:ORG/NAME[:CONFIG][@REVISION] (in any format --format "
                          "names).", path="input")
     task_format: TaskFormatSettings = group(TaskFormatSettings)
+    decontaminate: str = setting("", "Drop tasks that share a 13-gram of their problem or reference with these suites "
+                                 "(comma-separated: humaneval+,mbpp+,ds1000, a bundled name or any suite spec); "
+                                 "every card reports the overlap with the suites readable here either way.",
+                                 shown="")
     mode: str = setting("pairs", "pairs: CodeLutra pass/fail pairs from independent samples; trajectories: CodeFlow "
                         "debug trajectories and IterPref focal pairs.", choices=BUILD_MODES)
     split: str = setting("auto", "Split to use: train, test, validation, all, or auto (train if the source has one, "

@@ -239,8 +239,8 @@ def tasks_list(as_json: bool) -> None:
     """Registered task sources, and the Hub datasets cached here (at which commit, named by which revisions)."""
     from codelutra_data.builders.tasks import hub, registered
 
-    rows = [{"name": s.name, "domain": s.domain, "description": s.description, "license": s.license}
-            for s in registered().values()]
+    rows = [{"name": s.name, "domain": s.domain, "description": s.description, "license": s.license,
+             **({"hub": s.hub} if s.hub else {})} for s in registered().values()]
     cached = hub.cached_sets()
     if as_json:
         click.echo(json.dumps({"sources": rows, "cached": cached}, indent=1))
@@ -262,16 +262,21 @@ def tasks_list(as_json: bool) -> None:
 @tasks.command("fetch")
 @click.argument("sources", nargs=-1, required=True)
 def tasks_fetch(sources: tuple[str, ...]) -> None:
-    """Download Hub task sets (hf:ORG/NAME[:CONFIG][@REVISION]) into the datasets cache, to run offline later."""
-    from codelutra_data.builders.tasks import hub
+    """Download registered suites (humaneval+, mbpp+, ds1000) or Hub task sets (hf:ORG/NAME[:CONFIG][@REVISION])
+    into the datasets cache, to run offline later."""
+    from codelutra_data.builders.tasks import hub, registered
     from codelutra_data.errors import UserError
 
+    known = registered()
     specs = []
     for source in sources:  # every name checked before anything is downloaded
-        if not hub.is_hub_spec(source):
-            raise UserError(f"tasks fetch takes Hub datasets (hf:ORG/NAME[:CONFIG][@REVISION]); {source!r} is not "
-                            f"one (bundled sources need no download)")
-        specs.append(hub.parse(source))
+        spec = known[source].hub if source in known else source
+        if not hub.is_hub_spec(spec):
+            fetchable = ", ".join(n for n, s in known.items() if s.hub)
+            raise UserError(f"tasks fetch takes registered suites ({fetchable}) or Hub datasets "
+                            f"(hf:ORG/NAME[:CONFIG][@REVISION]); {source!r} is neither (bundled sources need no "
+                            f"download)")
+        specs.append(hub.parse(spec))
     for spec in specs:
         if spec.folder:
             raise UserError(f"hf:{spec.folder} is a local folder: nothing to fetch")

@@ -50,9 +50,19 @@ class References:
 
     def timeouts(self, floor_s: float) -> dict[str, float]:
         """Per-task CPU limits scaled to the reference's own CPU time (never below the configured limit), so a
-        slow-but-correct program on a heavy task is not a timeout."""
-        return {t.task_id: max(floor_s, round(SAMPLE_CPU_FACTOR * e.cpu_s, 2))
-                for t, e in zip(self.tasks, self.executions)}
+        slow-but-correct program on a heavy task is not a timeout. A task whose suite limits each test (its
+        `time_rule`: EvalPlus's factor times the reference's time on that test, never below the floor) gets
+        those limits in `context["step_cpu_s"]`, and a whole-program limit that fits them (at most `cap`)."""
+        limits = {}
+        for task, execution in zip(self.tasks, self.executions):
+            limit = max(floor_s, round(SAMPLE_CPU_FACTOR * execution.cpu_s, 2))
+            rule = task.context.get("time_rule")
+            if rule and execution.test_cpu_s and len(execution.test_cpu_s) == len(task.context["tests"]):
+                steps = [round(max(rule["floor_s"], rule["factor"] * t), 3) for t in execution.test_cpu_s]
+                task.context["step_cpu_s"] = steps
+                limit = max(limit, round(min(rule["cap_s"], sum(steps)) + 1, 2))
+            limits[task.task_id] = limit
+        return limits
 
 
 def check_references(executor: Executor, tasks: Sequence[Task],

@@ -97,6 +97,8 @@ class Execution(_Record):
     returned: str = ""  # Python wrong answers: a bounded repr of what the tested expression returned
     cpu_s: float = 0.0  # CPU time the program consumed (what the time limit counts); duration_s is wall time
     node: str = ""  # the cluster node that ran it (Ray executor); where, not what: left out of releases
+    test_cpu_s: list[float] = field(default_factory=list)  # each step's CPU time, when the job measured them
+    # (references of suites with per-test time limits); machine-dependent: left out of releases
 
     @property
     def pass_rate(self) -> float:

@@ -70,11 +70,14 @@ class PyJob:
     mode: str = "function"
     insert_offset: int = -1
     cpu_time_s: float | None = None  # this job's CPU limit when it differs from the sandbox's (slow references)
+    step_cpu_s: tuple[float, ...] = ()  # a CPU limit per step (EvalPlus-style per-test limits); () for none
+    measure_steps: bool = False  # report each step's CPU time (what per-step limits are derived from)
 
     def payload(self) -> dict:
         return {"code": self.code, "tests": [list(t) for t in self.tests], "entry_point": self.entry_point,
                 "setup": self.setup, "test_setup": self.test_setup, "mode": self.mode,
-                "insert_offset": self.insert_offset}
+                "insert_offset": self.insert_offset, "step_cpu_s": list(self.step_cpu_s),
+                "measure_steps": self.measure_steps}
 
 
 class _FrameConn:
@@ -144,7 +147,14 @@ def _execution(job: PyJob, verdict, sandbox: str, limits: dict) -> Execution:
     return Execution(job.key, status, passed, total, text("feedback", FEEDBACK_LIMIT), lines,
                      float(verdict.get("duration_s", 0.0) or 0.0), sandbox, limits,
                      error=text("error", 300), failing_test=text("failing_test", 300), returned=text("returned", 200),
-                     cpu_s=float(verdict.get("cpu_s", 0.0) or 0.0))
+                     cpu_s=float(verdict.get("cpu_s", 0.0) or 0.0), test_cpu_s=_step_times(verdict, len(job.tests)))
+
+
+def _step_times(verdict: dict, steps: int) -> list[float]:
+    times = verdict.get("test_cpu_s")
+    if not isinstance(times, list) or len(times) > steps:
+        return []
+    return [float(t) for t in times if isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t < 1e6]
 
 
 @dataclass

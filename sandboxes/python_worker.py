@@ -188,6 +188,14 @@ def _compile_test(source: str, filename: str):
         return compile(source, filename, "exec", dont_inherit=True)
 
 
+class _TestTimeout(BaseException):
+    """A test ran past its own CPU limit (EvalPlus-style per-test limits); other tests go on."""
+
+
+def _on_sigprof(signum, frame):
+    raise _TestTimeout()
+
+
 def run_harness(job: dict, report) -> None:
     """Load the candidate, run the tests one by one, and report through `report` (a closure over the
     harness's own descriptor). Never returns normally: the caller exits the process right after."""
@@ -253,18 +261,36 @@ def run_harness(job: dict, report) -> None:
         return value
 
     tests_ns[CAPTURE] = record
+    step_limits = job.get("step_cpu_s") or []
+    measured: list = []
+    if step_limits:
+        signal.signal(signal.SIGPROF, _on_sigprof)
     for index, (source, is_test) in enumerate(job["tests"]):
         if aborted:
             break
         tested.clear()
+        limit = step_limits[index] if index < len(step_limits) else 0
+        started = time.process_time()
         try:
+            if limit:
+                signal.setitimer(signal.ITIMER_PROF, limit)
             exec(_compile_test(source, f"<test {index}>"), tests_ns)
+            if limit:
+                signal.setitimer(signal.ITIMER_PROF, 0)
             if is_test:
                 result["tests_passed"] += 1
         except BaseException as exc:  # noqa: BLE001
+            if limit:
+                signal.setitimer(signal.ITIMER_PROF, 0)
+            if isinstance(exc, _TestTimeout):
+                exc.limit = limit
             if first_failure is None:
                 first_failure = (exc, source, list(tested))
             aborted = not is_test
+        if job.get("measure_steps"):
+            measured.append(round(time.process_time() - started, 6))
+    if job.get("measure_steps"):
+        result["test_cpu_s"] = measured
     where = _tampered(snap)
     if where is not None:
         result["tests_passed"] = 0
@@ -275,6 +301,9 @@ def run_harness(job: dict, report) -> None:
     line = _candidate_line(exc.__traceback__, insert_offset, n_lines)
     test_text = source.strip().splitlines()[0][:200] if source.strip() else ""
     test_full = source.strip()
+    if isinstance(exc, _TestTimeout):
+        message = f"CPU time limit of {exc.limit:g} s for this test exceeded"
+        return finish("timeout", f"{message} in test: {test_text}", line, message, test_full)
     if isinstance(exc, AssertionError):
         message = _describe(exc)
         returned = _safe_repr(value[0]) if value else ""
@@ -515,7 +544,8 @@ def _verdict(base: dict, result: bytes, output: bytes, exit_status: int | None, 
             try:
                 got = json.loads(body.decode("utf-8"))
                 if isinstance(got, dict) and got.get("status") and got.get("nonce") == nonce:
-                    keys = ("status", "feedback", "tests_passed", "error_lines", "error", "failing_test", "returned")
+                    keys = ("status", "feedback", "tests_passed", "error_lines", "error", "failing_test", "returned",
+                            "test_cpu_s")
                     return {**base, **{k: got[k] for k in keys if k in got}}
             except ValueError:
                 pass

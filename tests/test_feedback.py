@@ -34,7 +34,7 @@ PY_PROGRAMS = {
 @pytest.fixture(scope="module")
 def py_results():
     task = python_jsonl_task({"task_id": "add", "prompt": "Write add(a, b).", "tests": PY_TESTS,
-                              "reference": PY_PROGRAMS["passed"], "entry_point": "add"}, 1, "demo.jsonl")
+                              "reference": PY_PROGRAMS["passed"], "entry_point": "add"}, "demo.jsonl:1", "demo", 0)
     with LocalExecutor(SandboxSettings(cpu_time_s=2.0, workers=2)) as executor:
         items = [(task, name, code) for name, code in PY_PROGRAMS.items()]
         executions = dict(zip(PY_PROGRAMS, executor.run(items)))
@@ -76,7 +76,7 @@ def test_returned_values_are_bounded_and_never_run_program_code(tmp_path):
     huge = "def add(a, b):\n    return list(range(10**6))\n"
     text = "def add(a, b):\n    return 'x' * 5000\n"
     task = python_jsonl_task({"task_id": "add", "prompt": "p", "tests": PY_TESTS, "reference": PY_PROGRAMS["passed"],
-                              "entry_point": "add"}, 1, "demo.jsonl")
+                              "entry_point": "add"}, "demo.jsonl:1", "demo", 0)
     with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=1)) as executor:
         sneaky, big, long_text = executor.run([(task, "a", hostile), (task, "b", huge), (task, "c", text)])
     assert sneaky.status == "wrong_answer" and sneaky.returned == "<Sneaky object>"
@@ -155,7 +155,7 @@ def test_repeat_notice_and_the_revision_chat(sql_results):
 
 def test_feedback_is_bounded_for_huge_errors(tmp_path):
     task = python_jsonl_task({"task_id": "add", "prompt": "p", "tests": PY_TESTS, "reference": PY_PROGRAMS["passed"],
-                              "entry_point": "add"}, 1, "demo.jsonl")
+                              "entry_point": "add"}, "demo.jsonl:1", "demo", 0)
     program = "def add(a, b):\n    raise RuntimeError('x' * 100000)\n"
     with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=1)) as executor:
         (execution,) = executor.run([(task, "big", program)])
@@ -170,7 +170,7 @@ def test_returned_numpy_and_pandas_values_are_shown_unless_they_hold_objects():
                 "objects": "import pandas as pd\nclass Loop:\n    def __repr__(self):\n        while True:\n"
                            "            pass\ndef f():\n    return pd.Series([Loop()])"}
     task = python_jsonl_task({"task_id": "f", "prompt": "p", "tests": ["assert f() is None"],
-                              "reference": "def f():\n    return None", "entry_point": "f"}, 1, "demo.jsonl")
+                              "reference": "def f():\n    return None", "entry_point": "f"}, "demo.jsonl:1", "demo", 0)
     with LocalExecutor(SandboxSettings(cpu_time_s=3.0, workers=1)) as executor:
         results = dict(zip(programs, executor.run([(task, n, c) for n, c in programs.items()])))
     assert {e.status for e in results.values()} == {"wrong_answer"}

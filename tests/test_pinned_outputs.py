@@ -69,13 +69,13 @@ def build(capsys, tmp_path, server, *args: str) -> Path:
 
 PINNED_BUILDS = {
     "sql-pairs": (["--tasks", "spider-dev", "--limit", "12", "--samples", "4"],
-                  {"build_id": "b903c1b1da1e17d8", "samples": "51a974e9b4b5dd9a", "pairs": "a64c046441ff91c4"}),
+                  {"build_id": "8b30d0a07c43d83d", "samples": "51a974e9b4b5dd9a", "pairs": "b866a84c0d7d2ef2"}),
     "python-pairs": (["--tasks", "mbpp", "--limit", "4", "--samples", "3", "--reference-fallback"],
-                     {"build_id": "e2b7f03c9408a874", "samples": "5bbaf9152f5aacc0", "pairs": "957c5be5b0d96495"}),
+                     {"build_id": "15a8fee7974c86e5", "samples": "5bbaf9152f5aacc0", "pairs": "a3e6410b51e1b9b7"}),
     "sql-trajectories": (["--mode", "trajectories", "--tasks", "spider-dev", "--limit", "8", "--max-rounds", "3",
                           "--tokenizer", "smollm2-135m"],
-                         {"build_id": "9b774ccfe105edfe", "samples": "146d69792556cf3f", "focal_pairs": "16534cf7f3cab61e",
-                          "trajectories": "368978f62059fe41", "sft": "313e2a25757f0cab"}),
+                         {"build_id": "2675b409503c7d79", "samples": "146d69792556cf3f", "focal_pairs": "82da270d6c434610",
+                          "trajectories": "e0a50f2e45e2e623", "sft": "82ce88630bc6246c"}),
 }
 
 

@@ -57,7 +57,7 @@ class ReplayBackend:
 def tasks():
     return [python_jsonl_task({"task_id": name, "prompt": f"{name}: write add(a, b)", "entry_point": "add",
                                "tests": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], "reference": GOOD},
-                              n, "demo.jsonl") for n, name in enumerate(SCRIPTS, 1)]
+                              f"demo.jsonl:{n}", "demo", n - 1) for n, name in enumerate(SCRIPTS, 1)]
 
 
 @pytest.fixture(scope="module")

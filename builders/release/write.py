@@ -23,7 +23,7 @@ from codelutra_data.records import Execution, Pair, Sample, Task, Trajectory
 
 def sample_row(task: Task, sample: Sample, execution: Execution) -> dict:
     """One row of the `samples` config: the sample, its execution, and the task fields needed to read it."""
-    row = {**sample.to_dict(), **{k: v for k, v in execution.to_dict().items() if k not in ("sample_id", "node")}}
+    row = {**sample.to_dict(), **{k: v for k, v in execution.to_dict().items() if k not in ("sample_id", "node", "test_cpu_s")}}
     row.update(source=task.source, domain=task.domain, split=task.split, prompt=task.prompt,
                reference=task.reference)
     return row

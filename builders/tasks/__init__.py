@@ -22,12 +22,31 @@ class SourceInfo:
     description: str
     license: str
     loader: Callable[[], list[Task]]
+    hub: str = ""  # a registered suite's Hub dataset at its pinned commit (what `tasks fetch NAME` downloads)
+    format: str = "auto"  # and the format it is read in
+
+
+# The benchmarks people report, each a Hub dataset pinned to a commit and read by its format's adapter.
+HUB_SUITES = {
+    "humaneval+": ("hf:evalplus/humanevalplus@d32357cf319e50e9c8d8dab5ea876c72b0fd321b", "evalplus",
+                   "HumanEval+ (EvalPlus): HumanEval's 164 problems with about 80x more test inputs; base and plus "
+                   "scores, EvalPlus's tolerance and time rules (test split)",
+                   "Apache-2.0 (Liu et al., 2023, EvalPlus); HumanEval: MIT (Chen et al., 2021)"),
+    "mbpp+": ("hf:evalplus/mbppplus@b2d74c91837c3f2a20c1299ae98133cbe7cfa077", "evalplus",
+              "MBPP+ (EvalPlus): 378 MBPP problems with many more test inputs; base and plus scores (test split)",
+              "Apache-2.0 (Liu et al., 2023, EvalPlus); MBPP: CC BY 4.0 (Austin et al., 2021)"),
+    "ds1000": ("hf:xlangai/DS-1000@4416080ac5cb80bdf7576aefb8f9a0b4d5426a44", "ds1000",
+               "DS-1000: 1000 data-science problems over seven libraries, graded by each problem's own harness "
+               "(test split)", "CC BY-SA 4.0 (Lai et al., 2022, DS-1000)"),
+}
 
 
 def _registry() -> dict[str, SourceInfo]:
     from codelutra_data.builders.tasks import python_sources as py
     from codelutra_data.builders.tasks import sql_sources as sql
 
+    hub = {name: SourceInfo(name, "python", description, licence, _hub_loader(spec, fmt), spec, fmt)
+           for name, (spec, fmt, description, licence) in HUB_SUITES.items()}
     return {
         "spider-dev": SourceInfo("spider-dev", "sql", "Spider 1.0 dev: 1034 questions over 20 SQLite databases "
                                  "(bundled; split by database into train/validation/test)", sql.SPIDER_LICENSE,
@@ -38,7 +57,12 @@ def _registry() -> dict[str, SourceInfo]:
         "mbpp": SourceInfo("mbpp", "python", "MBPP sanitized: 427 Python problems (bundled; customary splits "
                            "by task id: train 120, validation 43, test 257, prompt 7)", py.MBPP_LICENSE,
                            py.load_mbpp),
+        **hub,
     }
+
+
+def _hub_loader(spec: str, fmt: str) -> Callable[[], list[Task]]:
+    return lambda: load_hub(spec, TaskFormatSettings(format=fmt))[0]
 
 
 def load_jsonl(path: Path, fmt: TaskFormatSettings | None = None) -> list[Task]:

@@ -195,7 +195,7 @@ def mbpp_task(row: dict, where: str, name: str, split: str | None, id_prefix: st
         context={"tests": steps, "entry_point": _called_function(tests, row["code"]),
                  "setup": "", "test_setup": test_setup, "mode": "function"},
         reference=row["code"], split=split or (mbpp_split(number) if number is not None else "train"),
-        metadata={"template": "mbpp-v1"},
+        metadata={"template": "mbpp-v1", "problem": text},
     )
 
 
@@ -236,7 +236,7 @@ def ds1000_task(row: dict, where: str, index: int, split: str | None = None) -> 
         context={"tests": steps, "entry_point": None, "setup": "", "test_setup": context, "mode": "ds1000",
                  "insert_offset": _insert_offset(context)},
         reference=row["reference_code"], split=row.get("split") or split or "test",
-        metadata={"template": "ds1000-v1", "library": meta.get("library", "")},
+        metadata={"template": "ds1000-v1", "library": meta.get("library", ""), "problem": row["prompt"]},
     )
 
 
@@ -271,6 +271,8 @@ def python_jsonl_task(row: dict, where: str, name: str, index: int, split: str |
     if not any(is_test for _, is_test in steps):
         raise UserError(f"{where}: the tests contain no assert")
     prompt = row["prompt"]
+    problem = prompt if isinstance(prompt, str) else next(
+        (m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
     if isinstance(prompt, str):
         prompt = python_prompt("python-v1", code=prompt) if "def " in prompt else [
             {"role": "system", "content": "You are an expert Python programmer. Reply with the complete "
@@ -282,5 +284,6 @@ def python_jsonl_task(row: dict, where: str, name: str, index: int, split: str |
         domain="python", prompt=prompt,
         context={"tests": steps, "entry_point": row.get("entry_point"), "setup": setup,
                  "test_setup": test_setup, "mode": "function"},
-        reference=row["reference"], split=row.get("split") or split or "train", metadata={"template": "python-v1"},
+        reference=row["reference"], split=row.get("split") or split or "train",
+        metadata={"template": "python-v1", "problem": problem},
     )

@@ -13,22 +13,23 @@ from codelutra_data.records import Task
 
 def adapters() -> dict[str, Adapter]:
     """Registered formats, most specific first (recognition takes the first match)."""
-    from codelutra_data.builders.tasks.adapters import ds1000, humaneval, mbpp, python_tasks, sql_tasks
+    from codelutra_data.builders.tasks.adapters import ds1000, evalplus, humaneval, mbpp, python_tasks, sql_tasks
 
-    found = [ds1000.DS1000(), humaneval.HumanEval(), mbpp.Mbpp(), python_tasks.PythonTasks(), sql_tasks.SqlTasks()]
+    found = [ds1000.DS1000(), humaneval.HumanEval(), mbpp.Mbpp(), python_tasks.PythonTasks(), sql_tasks.SqlTasks(),
+             evalplus.EvalPlus()]
     return {a.name: a for a in found}
 
 
-FORMAT_NAMES = ("auto", "ds1000", "humaneval", "mbpp", "python", "sql")
+FORMAT_NAMES = ("auto", "ds1000", "evalplus", "humaneval", "mbpp", "python", "sql")
 
 
 @settings(frozen=True)
 class TaskFormatSettings(Settings):
     """How a task set's rows are read (JSONL files and Hub datasets)."""
 
-    format: str = setting("auto", "Task format: auto (recognised from the columns), ds1000, humaneval (also "
-                          "HumanEval+), mbpp (also MBPP+), python (prompt, tests, reference) or sql (question, db, "
-                          "gold).", choices=FORMAT_NAMES)
+    format: str = setting("auto", "Task format: auto (recognised from the columns), ds1000, evalplus (HumanEval+ "
+                          "and MBPP+ graded by EvalPlus's rules, one test per input), humaneval, mbpp, python "
+                          "(prompt, tests, reference) or sql (question, db, gold).", choices=FORMAT_NAMES)
     columns: str = setting("", "Map your column names onto the format's fields: FIELD=COLUMN,... (e.g. "
                            "prompt=question,tests=asserts).", shown="")
 
@@ -78,7 +79,7 @@ def to_tasks(rows: list[Row], source: SourceContext, fmt: TaskFormatSettings | N
                             f"{', '.join(sorted(have))}); map yours with --columns "
                             + ",".join(f"{c}=YOUR_COLUMN" for c in missing))
     else:
-        adapter = next((a for a in registry.values() if all(c in have for c in a.key)), None)
+        adapter = next((a for a in registry.values() if a.key and all(c in have for c in a.key)), None)
         if adapter is None:
             raise UserError(f"{source.label}: unknown task layout (columns: {', '.join(sorted(have)) or 'none'}); "
                             f"name its format with --format ({', '.join(registry)}) and map columns with "
