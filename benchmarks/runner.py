@@ -24,6 +24,7 @@ from codelutra_data.benchmarks.variants import grade_variant
 from codelutra_data.builders.executors import ExecutorSettings
 from codelutra_data.builders.sampling import SamplingSettings
 from codelutra_data.builders.tasks.adapters import TaskFormatSettings
+from codelutra_data.builders.tasks.window import DateWindow
 from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
 from codelutra_data.errors import UserError
 from codelutra_data.machine import default_threads, machine
@@ -48,6 +49,10 @@ class EvalConfig(Settings):
     task_format: TaskFormatSettings = group(TaskFormatSettings)
     split: str | None = setting(None, "Split to grade; 'all' for every task.", shown="the source's test split, else all")
     limit: int = setting(0, "Grade only the first N tasks of the split.", shown="0 = all", at_least=0)
+    since: str | None = setting(None, "Grade only problems dated on or after this day, YYYY-MM-DD (LiveCodeBench's "
+                                "contest_date); part of the suite's name in results and the leaderboard.")
+    until: str | None = setting(None, "Grade only problems dated on or before this day, YYYY-MM-DD (as "
+                                "lcb_runner: midnight of that day).")
     model: str | None = setting(None, "Model to sample: bundled name, local directory (e.g. a trained model) or Hub id.",
                                 path="input")
     engine: EngineSettings = group(EngineSettings)
@@ -75,6 +80,7 @@ class EvalConfig(Settings):
     where: ExecutorSettings = group(ExecutorSettings)
 
     def check(self) -> None:
+        self.window()
         if len(self.sources()) > 1:
             raise UserError(SOURCES)
         if not self.k or any(k < 1 for k in self.k):
@@ -88,8 +94,12 @@ class EvalConfig(Settings):
         """What is graded: a model, a samples file or a predictions file (exactly one, but for --check-references)."""
         return [x for x in (self.model, self.samples, self.predictions) if x]
 
+    def window(self) -> DateWindow | None:
+        return DateWindow(self.since, self.until) or None
+
     def hashed(self) -> dict:
-        d = {k: v for k, v in self.flat().items() if k not in NOT_HASHED}
+        d = {k: v for k, v in self.flat().items() if k not in NOT_HASHED
+             and not (k in ("since", "until") and v is None)}  # results from before the window keep their hash
         d["k"] = sorted(set(self.k))
         return d
 
@@ -126,11 +136,12 @@ def _select_suite(cfg: EvalConfig) -> Suite:
     """The suite to grade. A predictions file with one entry per task of the whole source (e.g. a Spider
     dev `pred.txt` of 1034 lines, a BIRD `predict_dev.json`) grades the whole source in its own order,
     whatever the split: that is how the official evaluators read those files."""
-    suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.sandbox.compare_mode, cfg.task_format)
+    suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.sandbox.compare_mode, cfg.task_format,
+                       cfg.window())
     if cfg.predictions and not cfg.limit:
         entries = interop.count_predictions(cfg.predictions)
         if entries is not None and entries != len(suite.tasks):
-            whole = load_suite(cfg.suite, "all", None, cfg.sandbox.compare_mode, cfg.task_format)
+            whole = load_suite(cfg.suite, "all", None, cfg.sandbox.compare_mode, cfg.task_format, cfg.window())
             if entries == len(whole.tasks):
                 return whole
     return suite
@@ -223,7 +234,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
         ref_failures = [{"task_id": t.task_id, "status": e.status, "feedback": e.feedback[:200]}
                         for t, e in refs.failures]
         reference_report = {"pass_rate": refs.pass_rate, "failures": ref_failures,
-                            "cpu_s": round(sum(e.cpu_s for e in refs.executions), 3)}
+                            "cpu_s": round(sum(e.cpu_s for e in refs.executions if e is not None), 3),
+                            **({"unchecked": refs.unchecked} if refs.unchecked else {})}
         if check_references_only:
             return EvalResult({"suite": suite.describe(), "references": reference_report, "machine": machine()}, [])
         if not cfg.allow_failing_references:

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from codelutra_data.benchmarks.variants import variant_names
 from codelutra_data.builders.tasks.adapters import TaskFormatSettings
+from codelutra_data.builders.tasks.window import DateWindow
 from codelutra_data.errors import UserError
 from codelutra_data.records import Task, content_hash
 from codelutra_data.sandboxes.settings import resolved_compare_mode
@@ -31,6 +32,7 @@ class Suite:
     hash: str = ""
     revision: str = ""  # a Hub source's commit
     variants: tuple[str, ...] = ()  # test variants graded besides the suite's own tests (EvalPlus's base)
+    window: str = ""  # the contest dates graded (LiveCodeBench), `SINCE..UNTIL`; part of the name
 
     @property
     def headline(self) -> str:
@@ -43,7 +45,8 @@ class Suite:
         return {"name": self.name, "spec": self.spec, "split": self.split, "domain": self.domain,
                 "compare_mode": self.compare_mode if self.domain == "sql" else "", "version": self.version,
                 "hash": self.hash, "tasks": len(self.tasks), **({"revision": self.revision} if self.revision else {}),
-                **({"variants": list(self.variants)} if self.variants else {})}
+                **({"variants": list(self.variants)} if self.variants else {}),
+                **({"window": self.window} if self.window else {})}
 
 
 @lru_cache(maxsize=256)
@@ -81,12 +84,14 @@ def suite_name(spec: str) -> str:
 
 
 def load_suite(spec: str, split: str | None = None, limit: int | None = None,
-               compare_mode: str = "auto", fmt: TaskFormatSettings | None = None) -> Suite:
+               compare_mode: str = "auto", fmt: TaskFormatSettings | None = None,
+               window: DateWindow | None = None) -> Suite:
     """Resolve a suite. Without a split, a source's `test` split when it has one (HumanEval, MBPP, Spider by
-    database), else all tasks: the number a paper would report."""
+    database), else all tasks: the number a paper would report. A date window keeps the problems dated in it
+    and names the suite `NAME[SINCE..UNTIL]`, so scores on different windows are never ranked together."""
     from codelutra_data.builders.tasks import load_tasks
 
-    every = load_tasks(spec, "all", None, fmt)
+    every = load_tasks(spec, "all", None, fmt, window)
     if split is None:
         split = "test" if any(t.split == "test" for t in every) else "all"
     tasks = every if split == "all" else [t for t in every if t.split == split]
@@ -101,7 +106,9 @@ def load_suite(spec: str, split: str | None = None, limit: int | None = None,
     domain = domains.pop()
     revision = tasks[0].metadata.get("revision", "")
     compare_mode = resolved_compare_mode(tasks, compare_mode)
-    suite = Suite(spec=spec, name=suite_name(spec), split=split, domain=domain, compare_mode=compare_mode,
-                  tasks=tasks, revision=revision, variants=variant_names(tasks))
+    label = window.label if window else ""
+    suite = Suite(spec=spec, name=suite_name(spec) + (f"[{label}]" if label else ""), split=split, domain=domain,
+                  compare_mode=compare_mode, tasks=tasks, revision=revision, variants=variant_names(tasks),
+                  window=label)
     suite.hash = suite_hash(tasks, compare_mode if domain == "sql" else "", revision)
     return suite

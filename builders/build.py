@@ -144,6 +144,7 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "status_histogram": dict(sorted(statuses.items())),
         "resumed_samples": resumed,
         "reference_pass_rate": round(p.references.pass_rate, 4),
+        **({"tasks_without_reference": p.references.unchecked} if p.references.unchecked else {}),
         "tasks_dropped_failing_reference": sorted(t.task_id for t, _ in p.references.failures),
         "contamination": p.contamination,
         "sandbox": sandbox_name,

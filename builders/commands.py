@@ -241,14 +241,15 @@ def tasks_list(as_json: bool) -> None:
 
     rows = [{"name": s.name, "domain": s.domain, "description": s.description, "license": s.license,
              **({"hub": s.hub} if s.hub else {})} for s in registered().values()]
-    cached = hub.cached_sets()
+    cached = hub.cached_sets() + hub.cached_files()
     if as_json:
         click.echo(json.dumps({"sources": rows, "cached": cached}, indent=1))
         return
     for r in rows:
         click.echo(f"{r['name']:<12} {r['domain']:<7} {r['description']}")
     click.echo("also: a Spider/BIRD-layout folder, a .jsonl file, or a Hub dataset hf:ORG/NAME[:CONFIG][@REVISION] "
-               "in a format `--format` names: humaneval, mbpp, ds1000, python (prompt, tests, reference[, task_id, "
+               "in a format `--format` names: humaneval, mbpp, ds1000, livecodebench, python (prompt, tests, "
+               "reference[, task_id, "
                "entry_point, setup, imports, split]) or sql (question, db, gold[, id, split])")
     if not cached:
         click.echo("cached Hub datasets: none (`codelutra-data tasks fetch hf:ORG/NAME` downloads one)")
@@ -256,14 +257,17 @@ def tasks_list(as_json: bool) -> None:
     click.echo("cached Hub datasets:")
     for c in cached:
         refs = f" ({', '.join(c['refs'])})" if c["refs"] else ""
-        click.echo(f"  hf:{c['repo']}:{c['config']}@{c['commit']}{refs}")
+        if c["config"].startswith("files: "):
+            click.echo(f"  hf:{c['repo']}@{c['commit']}{refs}: {c['config']}")
+        else:
+            click.echo(f"  hf:{c['repo']}:{c['config']}@{c['commit']}{refs}")
 
 
 @tasks.command("fetch")
 @click.argument("sources", nargs=-1, required=True)
 def tasks_fetch(sources: tuple[str, ...]) -> None:
-    """Download registered suites (humaneval+, mbpp+, ds1000) or Hub task sets (hf:ORG/NAME[:CONFIG][@REVISION])
-    into the datasets cache, to run offline later."""
+    """Download registered suites (humaneval+, mbpp+, ds1000, livecodebench) or Hub task sets
+    (hf:ORG/NAME[:CONFIG][@REVISION]) into the datasets cache, to run offline later."""
     from codelutra_data.builders.tasks import hub, registered
     from codelutra_data.errors import UserError
 
@@ -281,6 +285,13 @@ def tasks_fetch(sources: tuple[str, ...]) -> None:
         if spec.folder:
             raise UserError(f"hf:{spec.folder} is a local folder: nothing to fetch")
     for source, spec in zip(sources, specs):
+        files = hub.script_files(spec)
+        if files is not None:  # a loading script's data files: downloaded, not read (LiveCodeBench: GBs)
+            commit, _ = hub.resolve_commit(spec)
+            paths = hub.download_files(spec, commit, files)
+            size = sum(p.stat().st_size for p in paths) / 1e6
+            click.echo(f"{source}: commit {commit} ({len(paths)} files, {size:.1f} MB) cached")
+            continue
         data = hub.load(spec)
         rows = ", ".join(f"{name} {len(items)}" for name, items in data.splits.items())
         click.echo(f"{source}: commit {data.commit} ({rows} rows) cached")

@@ -92,15 +92,18 @@ def _check(source: str, split: str, tasks: list, sandbox: SandboxSettings, quiet
             results = check_references(executor, tasks, progress=lambda _e: bar.advance(handle))
             sandbox_name = executor.sandbox_info(tasks[0].domain)[0]
     failures = [{"task_id": t.task_id, "status": e.status, "feedback": e.feedback, "error_lines": e.error_lines}
-                for t, e in zip(tasks, results) if e.status != "passed"]
-    passed = len(tasks) - len(failures)
+                for t, e in zip(tasks, results) if e is not None and e.status != "passed"]
+    ran = [e for e in results if e is not None]
+    passed = len(ran) - len(failures)
     info = {"source": source, "split": split, "tasks": len(tasks), "passed": passed,
-            "pass_rate": passed / len(tasks), "sandbox": sandbox_name,
-            "seconds": round(sum(e.duration_s for e in results), 2),
-            "cpu_seconds": round(sum(e.cpu_s for e in results), 2), "failures": failures}
+            "pass_rate": passed / len(ran) if ran else 1.0, "sandbox": sandbox_name,
+            "seconds": round(sum(e.duration_s for e in ran), 2),
+            "cpu_seconds": round(sum(e.cpu_s for e in ran), 2), "failures": failures,
+            "without_reference": len(tasks) - len(ran)}
     if not quiet:
-        click.echo(f"references of {source} ({split}): {passed}/{len(tasks)} pass ({info['pass_rate']:.1%}) "
-                   f"in sandbox {sandbox_name}")
+        unchecked = f"; {info['without_reference']} have no reference to check" if info["without_reference"] else ""
+        click.echo(f"references of {source} ({split}): {passed}/{len(ran)} pass ({info['pass_rate']:.1%}) "
+                   f"in sandbox {sandbox_name}{unchecked}")
         for f in failures:
             click.echo(f"  FAIL {f['task_id']}: {f['status']}: {f['feedback'][:200]}")
     return info

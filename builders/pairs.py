@@ -53,7 +53,7 @@ def make_pairs(task: Task, results: list[tuple[Sample, Execution]], options: Pai
     chosen_pool: list[tuple[Sample | None, Execution | None]] = list(correct)
     origin = "sample"
     if not chosen_pool:
-        if not options.reference_fallback:
+        if not options.reference_fallback or not task.reference:  # a task set may ship no reference
             return [], "no_correct"
         chosen_pool, origin = [(None, None)], "reference"
     if not incorrect:

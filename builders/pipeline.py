@@ -21,16 +21,22 @@ class References:
     """Every task's reference solution, run."""
 
     tasks: list[Task]
-    executions: list[Execution]
+    executions: list[Execution | None]  # None: the task has no reference (LiveCodeBench ships none)
     seconds: float
 
     @property
     def failures(self) -> list[tuple[Task, Execution]]:
-        return [(t, e) for t, e in zip(self.tasks, self.executions) if e.status != "passed"]
+        return [(t, e) for t, e in zip(self.tasks, self.executions) if e is not None and e.status != "passed"]
+
+    @property
+    def unchecked(self) -> int:
+        """Tasks without a reference solution: nothing proves them gradable, and nothing fails the gate."""
+        return sum(e is None for e in self.executions)
 
     @property
     def pass_rate(self) -> float:
-        return 1 - len(self.failures) / len(self.tasks)
+        checked = len(self.tasks) - self.unchecked
+        return 1 - len(self.failures) / checked if checked else 1.0
 
     def require(self, min_rate: float, what: str, advice: str) -> None:
         """The pass-rate gate: one line naming the first failure and what to do about it."""
@@ -55,6 +61,9 @@ class References:
         those limits in `context["step_cpu_s"]`, and a whole-program limit that fits them (at most `cap`)."""
         limits = {}
         for task, execution in zip(self.tasks, self.executions):
+            if execution is None:  # no reference to measure: the suite's own limit (LiveCodeBench: 6 s a test)
+                limits[task.task_id] = max(floor_s, float(task.context.get("job_cpu_s") or 0))
+                continue
             limit = max(floor_s, round(SAMPLE_CPU_FACTOR * execution.cpu_s, 2))
             rule = task.context.get("time_rule")
             if rule and execution.test_cpu_s and len(execution.test_cpu_s) == len(task.context["tests"]):
@@ -66,16 +75,20 @@ class References:
 
 
 def check_references(executor: Executor, tasks: Sequence[Task],
-                     progress: Callable[[Execution], None] | None = None) -> list[Execution]:
+                     progress: Callable[[Execution | None], None] | None = None) -> list[Execution | None]:
     """Run every task's reference solution, with REFERENCE_CPU_FACTOR times the sandbox's CPU limit (trusted code,
-    run only to prove the task gradable)."""
-    items = [(t, f"reference:{t.task_id}", t.reference) for t in tasks]
+    run only to prove the task gradable). A task without a reference gets None."""
+    checked = [i for i, t in enumerate(tasks) if t.reference]
+    items = [(tasks[i], f"reference:{tasks[i].task_id}", tasks[i].reference) for i in checked]
     budget = {t.task_id: executor.settings.cpu_time_s * REFERENCE_CPU_FACTOR for t in tasks}
-    out: list = [None] * len(items)
-    for i, execution in executor.run_iter(items, budget):
-        out[i] = execution
+    out: list = [None] * len(tasks)
+    for i, execution in executor.run_iter(items, budget) if items else ():
+        out[checked[i]] = execution
         if progress:
             progress(execution)
+    if progress:
+        for _ in range(len(tasks) - len(checked)):
+            progress(None)
     return out
 
 

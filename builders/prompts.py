@@ -20,6 +20,22 @@ TEMPLATES: dict[str, dict[str, str]] = {
                   "code block.",
         "user": "{text}\nYour code should pass these tests:\n\n{tests}",
     },
+    # LiveCodeBench's code-generation prompt (lcb_runner's generic chat format): stdin programs and LeetCode methods
+    "lcb-stdin-v1": {
+        "system": "You are an expert Python programmer. You will be given a question (problem specification) and "
+                  "will generate a correct Python program that matches the specification and passes all tests.",
+        "user": "### Question:\n{question}\n\n### Format: Read the inputs from stdin, solve the problem and write "
+                "the answer to stdout (do not directly test on the sample inputs). Enclose your code within "
+                "delimiters as follows.\n```python\n# YOUR CODE HERE\n```\n\n### Answer: (use the provided "
+                "format with backticks)\n",
+    },
+    "lcb-call-v1": {
+        "system": "You are an expert Python programmer. You will be given a question (problem specification) and "
+                  "will generate a correct Python program that matches the specification and passes all tests.",
+        "user": "### Question:\n{question}\n\n### Format: You will use the following starter code to write the "
+                "solution to the problem and enclose your code within delimiters.\n```python\n{starter}\n```"
+                "\n\n### Answer: (use the provided format with backticks)\n",
+    },
     "ds1000-v1": {
         "system": "You are an expert Python data scientist. Reply with only the code that goes between "
                   "BEGIN SOLUTION and END SOLUTION, in one ```python code block.",

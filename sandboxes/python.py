@@ -58,8 +58,9 @@ class PythonLimits:
 @dataclass(frozen=True)
 class PyJob:
     """One program for one task. `tests` are (source, is_test) steps run in order in the program's
-    namespace; a failing non-test step stops the rest. In `ds1000` mode the program is not run directly but
-    handed to the test code as the string `code` (DS-1000's `test_execution(code)`)."""
+    namespace; a failing non-test step stops the rest (and with `fail_fast` a failing test too). In `ds1000` and
+    `source` modes the program is not run directly but handed to the test code as the string `code` (DS-1000's
+    `test_execution(code)`, LiveCodeBench's stdin programs); `data` is given to the tests as `test_data`."""
 
     key: str
     code: str | None
@@ -72,12 +73,14 @@ class PyJob:
     cpu_time_s: float | None = None  # this job's CPU limit when it differs from the sandbox's (slow references)
     step_cpu_s: tuple[float, ...] = ()  # a CPU limit per step (EvalPlus-style per-test limits); () for none
     measure_steps: bool = False  # report each step's CPU time (what per-step limits are derived from)
+    fail_fast: bool = False  # stop at the first failing test (LiveCodeBench: the rest are not run)
+    data: str = ""  # data the tests read (`test_data`), e.g. a suite's encoded test cases
 
     def payload(self) -> dict:
         return {"code": self.code, "tests": [list(t) for t in self.tests], "entry_point": self.entry_point,
                 "setup": self.setup, "test_setup": self.test_setup, "mode": self.mode,
                 "insert_offset": self.insert_offset, "step_cpu_s": list(self.step_cpu_s),
-                "measure_steps": self.measure_steps}
+                "measure_steps": self.measure_steps, "fail_fast": self.fail_fast, "data": self.data}
 
 
 class _FrameConn:

@@ -33,7 +33,7 @@ CPU_EVERY_S = 0.02
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PRELOAD = ("collections", "itertools", "functools", "heapq", "bisect", "re", "math", "string", "random",
            "statistics", "fractions", "decimal", "datetime", "typing", "json", "copy", "operator", "hashlib",
-           "unittest", "numpy", "numpy.testing", "pandas", "pandas.testing")
+           "unittest", "unittest.mock", "numpy", "numpy.testing", "pandas", "pandas.testing")
 # Attributes a program could overwrite to make failing tests pass; any change fails the job.
 GUARDED = {"builtins": None, "unittest.case": ("TestCase",), "numpy.testing": None, "pandas.testing": None,
            "math": ("isclose",), "operator": None}
@@ -56,7 +56,7 @@ def read_frame(fd: int):
     if head is None:
         return None
     (size,) = struct.unpack(">I", head)
-    if size > 64 * MAX_FRAME:
+    if size > 256 * MAX_FRAME:  # a job carrying a suite's test data (LiveCodeBench) can be tens of MB
         raise ValueError("frame too large")
     body = _read_exact(fd, size)
     if body is None:
@@ -188,6 +188,11 @@ def _compile_test(source: str, filename: str):
         return compile(source, filename, "exec", dont_inherit=True)
 
 
+# Modes in which the program is not run by the harness but handed to the tests as the text `code` (DS-1000's
+# test_execution(code); LiveCodeBench's stdin programs, run once per test with that test's input).
+SOURCE_MODES = ("ds1000", "source")
+
+
 class _TestTimeout(BaseException):
     """A test ran past its own CPU limit (EvalPlus-style per-test limits); other tests go on."""
 
@@ -227,8 +232,10 @@ def run_harness(job: dict, report) -> None:
     try:
         if job.get("setup"):
             exec(compile(job["setup"], "<setup>", "exec", dont_inherit=True), namespace)
-        if job.get("mode") == "ds1000":
+        if job.get("mode") in SOURCE_MODES:
             namespace = {"__name__": "__test__", "code": code}
+            if job.get("data"):
+                namespace["test_data"] = job["data"]
         else:
             exec(compiled, namespace)
     except BaseException as exc:  # noqa: BLE001 - every way the program can fail is a verdict
@@ -241,7 +248,7 @@ def run_harness(job: dict, report) -> None:
     tests_ns = dict(namespace)
     tests_ns["__builtins__"] = clean_builtins
     entry = job.get("entry_point")
-    if entry and job.get("mode") != "ds1000":
+    if entry and job.get("mode") not in SOURCE_MODES:
         if not callable(namespace.get(entry)):
             error = f"NameError: the program defines no function named {entry!r}"
             return finish("runtime_error", error, error=error)
@@ -286,7 +293,7 @@ def run_harness(job: dict, report) -> None:
                 exc.limit = limit
             if first_failure is None:
                 first_failure = (exc, source, list(tested))
-            aborted = not is_test
+            aborted = not is_test or bool(job.get("fail_fast"))
         if job.get("measure_steps"):
             measured.append(round(time.process_time() - started, 6))
     if job.get("measure_steps"):

@@ -93,5 +93,6 @@ def job_for(task: Task, key: str, code: str | None, settings_: SandboxSettings,
                      entry_point=ctx.get("entry_point") or None, setup=ctx.get("setup", ""),
                      test_setup=ctx.get("test_setup", ""), mode=ctx.get("mode", "function"),
                      insert_offset=int(ctx.get("insert_offset", -1)), cpu_time_s=cpu_time_s,
-                     step_cpu_s=tuple(ctx.get("step_cpu_s") or ()), measure_steps="time_rule" in ctx)
+                     step_cpu_s=tuple(ctx.get("step_cpu_s") or ()), measure_steps="time_rule" in ctx,
+                     fail_fast=bool(ctx.get("fail_fast")), data=ctx.get("test_data", ""))
     raise UserError(f"no sandbox for domain {task.domain!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from codelutra_data.builders.tasks.adapters import Row, SourceContext, TaskFormatSettings, to_tasks
+from codelutra_data.builders.tasks.window import DateWindow
 from codelutra_data.errors import UserError
 from codelutra_data.files import read_jsonl
 from codelutra_data.records import Task
@@ -38,6 +39,12 @@ HUB_SUITES = {
     "ds1000": ("hf:xlangai/DS-1000@4416080ac5cb80bdf7576aefb8f9a0b4d5426a44", "ds1000",
                "DS-1000: 1000 data-science problems over seven libraries, graded by each problem's own harness "
                "(test split)", "CC BY-SA 4.0 (Lai et al., 2022, DS-1000)"),
+    "livecodebench": ("hf:livecodebench/code_generation_lite:release_v6@0fe84c3912ea0c4d4a78037083943e8f0c4dd505",
+                      "livecodebench", "LiveCodeBench release_v6: 1055 dated LeetCode, AtCoder and Codeforces "
+                      "problems (2023-05 to 2025-04), stdin/stdout and functional, graded by lcb_runner's rules; "
+                      "select by date with eval --since/--until (test split)",
+                      "CC BY 4.0 for the dataset (Jain et al., 2024, LiveCodeBench); problems from LeetCode, "
+                      "AtCoder and Codeforces"),
 }
 
 
@@ -65,6 +72,14 @@ def _hub_loader(spec: str, fmt: str) -> Callable[[], list[Task]]:
     return lambda: load_hub(spec, TaskFormatSettings(format=fmt))[0]
 
 
+def _source_format(spec: str, fmt: TaskFormatSettings | None) -> tuple[str, TaskFormatSettings | None]:
+    """A registered Hub suite read as its Hub dataset in its own format; any other spec as given."""
+    info = _registry().get(spec)
+    if info is not None and info.hub:
+        return info.hub, TaskFormatSettings(format=info.format)
+    return spec, fmt
+
+
 def load_jsonl(path: Path, fmt: TaskFormatSettings | None = None) -> list[Task]:
     """A JSONL task file, in any registered format (recognised from the first record's fields)."""
     items = read_jsonl(path)
@@ -74,15 +89,19 @@ def load_jsonl(path: Path, fmt: TaskFormatSettings | None = None) -> list[Task]:
     return to_tasks(rows, SourceContext(path.stem, str(path), lambda rel: path.parent / rel), fmt)
 
 
-def load_hub(spec: str, fmt: TaskFormatSettings | None = None) -> tuple[list[Task], str]:
-    """A Hub dataset's tasks (every split) and the spec pinned to the commit they came from."""
+def load_hub(spec: str, fmt: TaskFormatSettings | None = None,
+             window: DateWindow | None = None) -> tuple[list[Task], str]:
+    """A Hub dataset's tasks (every split; inside the date window when one is given, dropped as they are read)
+    and the spec pinned to the commit they came from."""
     from codelutra_data.builders.tasks import hub
 
-    key = (spec, fmt or TaskFormatSettings())
+    key = (spec, fmt or TaskFormatSettings(), window or DateWindow())
     if key not in _HUB_LOADED:
         parsed = hub.parse(spec)
-        data = hub.load(parsed)
+        data = hub.load(parsed, window.keeps_row if window else None)
         label = parsed.pinned(data.commit) if data.commit else spec
+        if window and not any(data.splits.values()):
+            raise UserError(f"{label} has no problems dated in {window.label}")
         rows = [Row(f"{label}[{split}]#{i}", row, split) for split, items in data.splits.items()
                 for i, row in enumerate(items)]
         tasks = to_tasks(rows, SourceContext(parsed.name, label, data.fetch_file), fmt)
@@ -109,18 +128,22 @@ def registered() -> dict[str, SourceInfo]:
 
 
 def load_tasks(spec: str, split: str = "all", limit: int | None = None,
-               fmt: TaskFormatSettings | None = None) -> list[Task]:
-    """Tasks of a source, filtered by split and cut to `limit` in source order. 'all' keeps every split;
-    'auto' means 'train' when the source has one, else all (HumanEval and DS-1000 are test sets only)."""
+               fmt: TaskFormatSettings | None = None, window: DateWindow | None = None) -> list[Task]:
+    """Tasks of a source, filtered by split (and contest date, with a window) and cut to `limit` in source order.
+    'all' keeps every split; 'auto' means 'train' when the source has one, else all (HumanEval and DS-1000 are
+    test sets only)."""
     from codelutra_data.builders.tasks import hub
     from codelutra_data.builders.tasks import sql_sources as sql
 
     sources = _registry()
     path = Path(os.path.expanduser(spec))  # an unknown ~user stays as written
-    if spec in sources:
+    if spec in sources and sources[spec].hub:
+        hub_spec, hub_fmt = _source_format(spec, fmt)
+        tasks = load_hub(hub_spec, hub_fmt, window)[0]
+    elif spec in sources:
         tasks = sources[spec].loader()
     elif hub.is_hub_spec(spec):
-        tasks = load_hub(spec, fmt)[0]
+        tasks = load_hub(spec, fmt, window)[0]
     elif path.is_dir():
         tasks = sql.load_spider_folder(path)
     elif path.is_file() and path.suffix == ".jsonl":
@@ -130,6 +153,8 @@ def load_tasks(spec: str, split: str = "all", limit: int | None = None,
     else:
         raise UserError(f"unknown task source {spec!r}: use one of {', '.join(sorted(sources))}, "
                         f"a Spider/BIRD folder, a .jsonl file, or hf:ORG/NAME[:CONFIG][@REVISION]")
+    if window:
+        tasks = window.select(tasks, spec)
     if split == "auto":
         split = "train" if any(t.split == "train" for t in tasks) else "all"
     if split != "all":

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 from codelutra_data.errors import UserError
 
@@ -211,11 +212,27 @@ def _quiet_datasets() -> None:
     datasets.disable_progress_bars()
 
 
-def load(spec: HubSpec) -> HubData:
-    """Every split of the dataset at the resolved commit, as rows."""
+def script_files(spec: HubSpec) -> list[str] | None:
+    """The data files to read for a dataset whose repository holds a loading script (which datasets >= 4 refuses
+    to run), as the format's adapter names them for the spec's config; None for every other dataset."""
+    from codelutra_data.builders.tasks.adapters import adapters
+
+    for adapter in adapters().values():
+        files_for = adapter.script_repos.get(spec.repo)
+        if files_for is not None:
+            return files_for(spec.config)
+    return None
+
+
+def load(spec: HubSpec, keep: Callable[[dict], bool] | None = None) -> HubData:
+    """Every split of the dataset at the resolved commit, as rows (those `keep` accepts, when given)."""
     import datasets
 
     _quiet_datasets()
+    files = None if spec.folder else script_files(spec)
+    if files is not None:
+        commit, reachable = resolve_commit(spec)
+        return HubData(spec, commit, {"test": list(_file_rows(spec, commit, files, reachable, keep))})
     if spec.folder:
         try:
             data = datasets.load_dataset(spec.folder)
@@ -225,7 +242,64 @@ def load(spec: HubSpec) -> HubData:
         return HubData(spec, "", {name: split.to_list() for name, split in data.items()}, Path(spec.folder))
     commit, reachable = resolve_commit(spec)
     data = _download(spec, commit) if reachable else _from_cache(spec, commit)
-    return HubData(spec, commit, {name: split.to_list() for name, split in data.items()})
+    return HubData(spec, commit, {name: [r for r in split.to_list() if keep is None or keep(r)]
+                                  for name, split in data.items()})
+
+
+def download_files(spec: HubSpec, commit: str, files: list[str], reachable: bool = True) -> list[Path]:
+    """The repository's files at `commit`, from the hub cache (downloaded first when the Hub answers)."""
+    from huggingface_hub import hf_hub_download
+
+    paths = []
+    for name in files:
+        try:
+            paths.append(Path(hf_hub_download(spec.repo, name, repo_type="dataset", revision=commit,
+                                              local_files_only=not reachable or _offline())))
+        except Exception as exc:  # noqa: BLE001 - not cached, not there, or the transfer broke: one line
+            where = "is not cached here" if not reachable or _offline() else f"cannot be downloaded from {_endpoint()}"
+            raise UserError(f"hf:{spec.repo}@{commit[:12]}: {name} {where} ({type(exc).__name__}): "
+                            + _fetch_hint(spec)) from None
+    return paths
+
+
+def _file_rows(spec: HubSpec, commit: str, files: list[str], reachable: bool,
+               keep: Callable[[dict], bool] | None) -> Iterator[dict]:
+    """Rows of JSON-lines data files, read one line at a time so only the kept rows are held."""
+    import json
+
+    for path in download_files(spec, commit, files, reachable):
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    raise UserError(f"hf:{spec.repo}@{commit[:12]}: {path.name} line {number} is not JSON") from None
+                if not isinstance(row, dict):
+                    raise UserError(f"hf:{spec.repo}@{commit[:12]}: {path.name} line {number} is not a JSON object")
+                if keep is None or keep(row):
+                    yield row
+
+
+def cached_files() -> list[dict]:
+    """Datasets read as files (a loading script's data) whose files are in the hub cache here: repo, commit, the
+    files and the refs that name the commit."""
+    from codelutra_data.builders.tasks.adapters import adapters
+
+    out = []
+    for adapter in adapters().values():
+        for repo in adapter.script_repos:
+            snapshots = _repo_cache(repo) / "snapshots"
+            for folder in sorted(snapshots.glob("*")) if snapshots.is_dir() else []:
+                names = sorted(p.name for p in folder.glob("*.jsonl"))
+                if COMMIT.fullmatch(folder.name) and names:
+                    refs_dir = _repo_cache(repo) / "refs"
+                    refs = sorted(str(p.relative_to(refs_dir)) for p in refs_dir.rglob("*") if p.is_file()
+                                  and p.read_text(encoding="utf-8").strip() == folder.name) if refs_dir.is_dir() else []
+                    out.append({"repo": repo, "config": "files: " + ",".join(names), "commit": folder.name,
+                                "refs": refs})
+    return out
 
 
 def _download(spec: HubSpec, commit: str):

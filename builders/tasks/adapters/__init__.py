@@ -13,14 +13,16 @@ from codelutra_data.records import Task
 
 def adapters() -> dict[str, Adapter]:
     """Registered formats, most specific first (recognition takes the first match)."""
-    from codelutra_data.builders.tasks.adapters import ds1000, evalplus, humaneval, mbpp, python_tasks, sql_tasks
+    from codelutra_data.builders.tasks.adapters import (ds1000, evalplus, humaneval, livecodebench, mbpp,
+                                                        python_tasks, sql_tasks)
 
-    found = [ds1000.DS1000(), humaneval.HumanEval(), mbpp.Mbpp(), python_tasks.PythonTasks(), sql_tasks.SqlTasks(),
+    found = [livecodebench.LiveCodeBench(), ds1000.DS1000(), humaneval.HumanEval(), mbpp.Mbpp(),
+             python_tasks.PythonTasks(), sql_tasks.SqlTasks(),
              evalplus.EvalPlus()]
     return {a.name: a for a in found}
 
 
-FORMAT_NAMES = ("auto", "ds1000", "evalplus", "humaneval", "mbpp", "python", "sql")
+FORMAT_NAMES = ("auto", "ds1000", "evalplus", "humaneval", "livecodebench", "mbpp", "python", "sql")
 
 
 @settings(frozen=True)
@@ -28,7 +30,7 @@ class TaskFormatSettings(Settings):
     """How a task set's rows are read (JSONL files and Hub datasets)."""
 
     format: str = setting("auto", "Task format: auto (recognised from the columns), ds1000, evalplus (HumanEval+ "
-                          "and MBPP+ graded by EvalPlus's rules, one test per input), humaneval, mbpp, python "
+                          "and MBPP+ graded by EvalPlus's rules, one test per input), humaneval, livecodebench, mbpp, python "
                           "(prompt, tests, reference) or sql (question, db, gold).", choices=FORMAT_NAMES)
     columns: str = setting("", "Map your column names onto the format's fields: FIELD=COLUMN,... (e.g. "
                            "prompt=question,tests=asserts).", shown="")

@@ -31,6 +31,9 @@ class Adapter:
     columns: tuple[str, ...] = ()  # the fields it reads (what `--columns` may map)
     key: tuple[str, ...] = ()  # all present: rows of this format
     description: str = ""
+    # Hub datasets of this format whose repository holds a loading script (which datasets >= 4 refuses): repo ->
+    # the data files to read for a config
+    script_repos: dict[str, Callable[[str | None], list[str]]] = {}
 
     def tasks(self, rows: list[Row], source: SourceContext) -> list[Task]:
         raise NotImplementedError
