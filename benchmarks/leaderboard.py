@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codelutra_data.cards import render
+from codelutra_data.cards.charts import leaderboard_bars
 from codelutra_data.errors import UserError
 from codelutra_data.files import atomic_write
 
@@ -90,21 +91,6 @@ def render_markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def _chart(board: Board, width: int = 640, bar: int = 22, gap: int = 8, label_w: int = 200) -> dict:
-    """Bar geometry for the page's SVG chart: one bar per row with its 95% interval as a whisker."""
-    top = max([1e-9] + [r["ci_high"] for r in board.rows] + [r["value"] for r in board.rows])
-    scale = (width - label_w - 60) / top
-    bars = []
-    for i, r in enumerate(board.rows):
-        y = i * (bar + gap)
-        short = r["model"].rstrip("/").rsplit("/", 1)[-1]
-        bars.append({"label": r["model"], "short": short if len(short) <= 26 else short[:25] + "…", "y": y,
-                     "mid": y + bar / 2, "x": label_w, "w": max(1.0, r["value"] * scale),
-                     "lo": label_w + max(0.0, r["ci_low"]) * scale, "hi": label_w + r["ci_high"] * scale,
-                     "text": f"{100 * r['value']:.1f}%", "base": not r.get("dataset")})
-    return {"width": width, "height": len(board.rows) * (bar + gap), "bar": bar, "label_w": label_w, "bars": bars}
-
-
 def render_html(rows: list[dict], out_dir: str | Path, title: str = "codelutra-data leaderboard") -> Path:
     from codelutra_data import __version__
 
@@ -112,7 +98,7 @@ def render_html(rows: list[dict], out_dir: str | Path, title: str = "codelutra-d
         raise UserError("the results store has no rows to show")
     page = render("leaderboard.html.j2",
         title=title, tool_version=__version__,
-        boards=[{"id": f"board-{i}", "board": b, "chart": _chart(b),
+        boards=[{"id": f"board-{i}", "board": b, "chart": leaderboard_bars(b.rows, f"{b.title} bar chart"),
                  "rows": [{**r, "trained": _trained(r), "sampling": _temperature(r), "date": str(r["date"])[:10]}
                           for r in b.rows]} for i, b in enumerate(boards(rows))])
     return atomic_write(Path(out_dir) / "index.html", page)

@@ -49,6 +49,8 @@ class EvalConfig(Settings):
     task_format: TaskFormatSettings = group(TaskFormatSettings)
     split: str | None = setting(None, "Split to grade; 'all' for every task.", shown="the source's test split, else all")
     limit: int = setting(0, "Grade only the first N tasks of the split.", shown="0 = all", at_least=0)
+    subset: str = setting("full", "BigCodeBench: full, or hard (its 148 hardest problems: the bigcodebench-hard "
+                          "suite).", choices=("full", "hard"))
     since: str | None = setting(None, "Grade only problems dated on or after this day, YYYY-MM-DD (LiveCodeBench's "
                                 "contest_date); part of the suite's name in results and the leaderboard.")
     until: str | None = setting(None, "Grade only problems dated on or before this day, YYYY-MM-DD (as "
@@ -81,6 +83,7 @@ class EvalConfig(Settings):
 
     def check(self) -> None:
         self.window()
+        self.suite_spec()
         if len(self.sources()) > 1:
             raise UserError(SOURCES)
         if not self.k or any(k < 1 for k in self.k):
@@ -94,12 +97,21 @@ class EvalConfig(Settings):
         """What is graded: a model, a samples file or a predictions file (exactly one, but for --check-references)."""
         return [x for x in (self.model, self.samples, self.predictions) if x]
 
+    def suite_spec(self) -> str:
+        """The suite graded: `--subset hard` names BigCodeBench's hard suite."""
+        if self.subset == "full":
+            return self.suite
+        if self.suite not in ("bigcodebench", "bigcodebench-hard"):
+            raise UserError(f"--subset {self.subset} applies to --suite bigcodebench, not {self.suite!r}")
+        return "bigcodebench-hard"
+
     def window(self) -> DateWindow | None:
         return DateWindow(self.since, self.until) or None
 
     def hashed(self) -> dict:
         d = {k: v for k, v in self.flat().items() if k not in NOT_HASHED
-             and not (k in ("since", "until") and v is None)}  # results from before the window keep their hash
+             and not (k in ("since", "until", "sandbox_python") and v is None)
+             and not (k == "subset" and v == "full")}  # results from before these options keep their hash
         d["k"] = sorted(set(self.k))
         return d
 
@@ -136,12 +148,13 @@ def _select_suite(cfg: EvalConfig) -> Suite:
     """The suite to grade. A predictions file with one entry per task of the whole source (e.g. a Spider
     dev `pred.txt` of 1034 lines, a BIRD `predict_dev.json`) grades the whole source in its own order,
     whatever the split: that is how the official evaluators read those files."""
-    suite = load_suite(cfg.suite, cfg.split, cfg.limit or None, cfg.sandbox.compare_mode, cfg.task_format,
+    suite = load_suite(cfg.suite_spec(), cfg.split, cfg.limit or None, cfg.sandbox.compare_mode, cfg.task_format,
                        cfg.window())
     if cfg.predictions and not cfg.limit:
         entries = interop.count_predictions(cfg.predictions)
         if entries is not None and entries != len(suite.tasks):
-            whole = load_suite(cfg.suite, "all", None, cfg.sandbox.compare_mode, cfg.task_format, cfg.window())
+            whole = load_suite(cfg.suite_spec(), "all", None, cfg.sandbox.compare_mode, cfg.task_format,
+                               cfg.window())
             if entries == len(whole.tasks):
                 return whole
     return suite
@@ -235,7 +248,9 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None, check_references
                         for t, e in refs.failures]
         reference_report = {"pass_rate": refs.pass_rate, "failures": ref_failures,
                             "cpu_s": round(sum(e.cpu_s for e in refs.executions if e is not None), 3),
-                            **({"unchecked": refs.unchecked} if refs.unchecked else {})}
+                            **({"unchecked": refs.unchecked} if refs.unchecked else {}),
+                            **({"missing_libraries": dict(refs.missing_libraries())}
+                               if refs.missing_libraries() else {})}
         if check_references_only:
             return EvalResult({"suite": suite.describe(), "references": reference_report, "machine": machine()}, [])
         if not cfg.allow_failing_references:

@@ -89,15 +89,16 @@ def load_suite(spec: str, split: str | None = None, limit: int | None = None,
     """Resolve a suite. Without a split, a source's `test` split when it has one (HumanEval, MBPP, Spider by
     database), else all tasks: the number a paper would report. A date window keeps the problems dated in it
     and names the suite `NAME[SINCE..UNTIL]`, so scores on different windows are never ranked together."""
-    from codelutra_data.builders.tasks import load_tasks
+    from codelutra_data.builders.tasks import default_split, load_tasks, require_unique_ids
 
-    every = load_tasks(spec, "all", None, fmt, window)
+    every = load_tasks(spec, "all", None, fmt, window, unique=False)
     if split is None:
-        split = "test" if any(t.split == "test" for t in every) else "all"
+        split = "test" if any(t.split == "test" for t in every) else default_split(every) or "all"
     tasks = every if split == "all" else [t for t in every if t.split == split]
     if not tasks:
         splits = ", ".join(sorted({t.split for t in every}))
         raise UserError(f"suite {spec!r} has no tasks in split {split!r} (splits: {splits})")
+    require_unique_ids(tasks, spec)
     if limit:
         tasks = tasks[:limit]
     domains = {t.domain for t in tasks}

@@ -92,7 +92,8 @@ class BuildConfig(Settings):
         return {k: v for k, v in self.flat().items() if k not in other}
 
     def determining(self) -> dict:
-        return {k: v for k, v in self.relevant().items() if k not in NOT_DETERMINING}
+        return {k: v for k, v in self.relevant().items() if k not in NOT_DETERMINING
+                and not (k == "sandbox_python" and v is None)}  # builds from before it keep their id
 
     @property
     def release_name(self) -> str:

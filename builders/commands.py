@@ -306,7 +306,7 @@ def tasks_show(source: str, as_json: bool, **flags) -> None:
     from codelutra_data.builders.tasks import bundled_summary, load_tasks, source_license
 
     fmt = load(TaskFormatSettings, None, flags)
-    all_tasks = load_tasks(source, "all", None, fmt)
+    all_tasks = load_tasks(source, "all", None, fmt, unique=False)
     revision = all_tasks[0].metadata.get("revision", "")
     per_db: dict[str, Counter] = {}
     for t in all_tasks:

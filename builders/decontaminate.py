@@ -74,10 +74,10 @@ def parse_suites(text: str) -> list[str]:
 
 def suite_tasks(spec: str) -> list[Task]:
     """The tasks a suite grades (its default split), as `eval --suite SPEC` would load them."""
-    from codelutra_data.builders.tasks import load_tasks
+    from codelutra_data.builders.tasks import default_split, load_tasks
 
-    every = load_tasks(spec, "all")
-    graded = [t for t in every if t.split == "test"]
+    every = load_tasks(spec, "all", unique=False)
+    graded = [t for t in every if t.split == (default_split(every) or "test")]
     return graded or every
 
 

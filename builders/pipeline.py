@@ -4,6 +4,7 @@ arrives, keeping every record in a store keyed by what determines it (so a kille
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -42,10 +43,26 @@ class References:
         """The pass-rate gate: one line naming the first failure and what to do about it."""
         if self.pass_rate >= min_rate:
             return
+        missing = self.missing_libraries()
+        if missing:
+            count = sum(1 for _, e in self.failures if _missing_module(e.feedback))
+            names = ", ".join(f"{name} ({n})" for name, n in missing[:8]) + (", ..." if len(missing) > 8 else "")
+            raise UserError(f"{what} pass on only {self.pass_rate:.1%} of {len(self.tasks)} tasks: {count} need "
+                            f"libraries the sandbox's Python lacks: {names}; run them under an environment that has "
+                            f"them (--sandbox-python PATH), or {advice}")
         task, execution = self.failures[0]
         feedback = " ".join(execution.feedback.split())[:120]
         raise UserError(f"{what} pass on only {self.pass_rate:.1%} of {len(self.tasks)} tasks (first: {task.task_id}: "
                         f"{execution.status}: {feedback}); {advice}")
+
+    def missing_libraries(self) -> list[tuple[str, int]]:
+        """Top-level modules the failing references could not import, most needed first."""
+        counts: dict[str, int] = {}
+        for _, execution in self.failures:
+            name = _missing_module(execution.feedback)
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
     @classmethod
     def check(cls, executor: Executor, tasks: Sequence[Task],
@@ -64,7 +81,8 @@ class References:
             if execution is None:  # no reference to measure: the suite's own limit (LiveCodeBench: 6 s a test)
                 limits[task.task_id] = max(floor_s, float(task.context.get("job_cpu_s") or 0))
                 continue
-            limit = max(floor_s, round(SAMPLE_CPU_FACTOR * execution.cpu_s, 2))
+            limit = max(floor_s, round(SAMPLE_CPU_FACTOR * execution.cpu_s, 2),
+                        float(task.context.get("job_cpu_s") or 0))  # a suite's own limit (BigCodeBench: 240 s)
             rule = task.context.get("time_rule")
             if rule and execution.test_cpu_s and len(execution.test_cpu_s) == len(task.context["tests"]):
                 steps = [round(max(rule["floor_s"], rule["factor"] * t), 3) for t in execution.test_cpu_s]
@@ -72,6 +90,11 @@ class References:
                 limit = max(limit, round(min(rule["cap_s"], sum(steps)) + 1, 2))
             limits[task.task_id] = limit
         return limits
+
+
+def _missing_module(feedback: str) -> str | None:
+    match = re.search(r"(?:ModuleNotFoundError|ImportError): No module named '([\w.]+)'", feedback)
+    return match.group(1).split(".")[0] if match else None
 
 
 def check_references(executor: Executor, tasks: Sequence[Task],

@@ -36,6 +36,17 @@ TEMPLATES: dict[str, dict[str, str]] = {
                 "solution to the problem and enclose your code within delimiters.\n```python\n{starter}\n```"
                 "\n\n### Answer: (use the provided format with backticks)\n",
     },
+    # BigCodeBench's chat prompts (its instruction prefix) for its complete and instruct splits
+    "bcb-complete-v1": {
+        "system": "You are an expert Python programmer.",
+        "user": "Please provide a self-contained Python script that solves the following problem in a markdown "
+                "code block:\n```\n{code}\n```",
+    },
+    "bcb-instruct-v1": {
+        "system": "You are an expert Python programmer.",
+        "user": "Please provide a self-contained Python script that solves the following problem in a markdown "
+                "code block:\n{text}",
+    },
     "ds1000-v1": {
         "system": "You are an expert Python data scientist. Reply with only the code that goes between "
                   "BEGIN SOLUTION and END SOLUTION, in one ```python code block.",

@@ -47,9 +47,10 @@ class IsolationStatus:
     version: str | None = None
 
 
-def readonly_roots() -> list[str]:
-    """Host paths the sandboxed interpreter needs, outermost first, without duplicates or nesting."""
-    wanted = {"/usr", sys.base_prefix, sys.prefix, str(Path(__file__).resolve().parent)}
+def readonly_roots(extra: tuple[str, ...] = ()) -> list[str]:
+    """Host paths the sandboxed interpreter needs (ours, and another one's `extra` folders), outermost first,
+    without duplicates or nesting."""
+    wanted = {"/usr", sys.base_prefix, sys.prefix, str(Path(__file__).resolve().parent), *extra}
     wanted |= {p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages")) and os.path.isdir(p)}
     real = sorted({os.path.realpath(p) for p in wanted} | {os.path.abspath(p) for p in wanted})
     roots: list[str] = []
@@ -60,7 +61,7 @@ def readonly_roots() -> list[str]:
     return roots
 
 
-def bwrap_command(bwrap: str, tmp_mb: int) -> list[str]:
+def bwrap_command(bwrap: str, tmp_mb: int, extra_roots: tuple[str, ...] = ()) -> list[str]:
     """The bubblewrap prefix; the worker's own command line is appended by the caller."""
     # /tmp first: read-only binds that live under the host's /tmp (a venv in /tmp) must land on top of it.
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--as-pid-1", "--new-session", "--clearenv",
@@ -70,7 +71,7 @@ def bwrap_command(bwrap: str, tmp_mb: int) -> list[str]:
             cmd += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
-    for root in readonly_roots():
+    for root in readonly_roots(extra_roots):
         cmd += ["--ro-bind", root, root]
     for name in _ETC_FILES:
         if os.path.exists(f"/etc/{name}"):

@@ -27,6 +27,7 @@ from codelutra_data.machine import bounded_workers
 from codelutra_data.records import STATUSES, Execution
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
+from codelutra_data.sandboxes.interpreter import probe
 from codelutra_data.sandboxes.isolation import ISOLATIONS, SANDBOX_ENV, bwrap_command, detect, readonly_roots
 from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
 
@@ -75,6 +76,7 @@ class PyJob:
     measure_steps: bool = False  # report each step's CPU time (what per-step limits are derived from)
     fail_fast: bool = False  # stop at the first failing test (LiveCodeBench: the rest are not run)
     data: str = ""  # data the tests read (`test_data`), e.g. a suite's encoded test cases
+    memory_mb: int | None = None  # the suite's own address-space budget when above the sandbox's (BigCodeBench)
 
     def payload(self) -> dict:
         return {"code": self.code, "tests": [list(t) for t in self.tests], "entry_point": self.entry_point,
@@ -169,9 +171,11 @@ class PythonSandbox(Sandbox):
     workers: int | None = None
     isolation: str = "bwrap"
     recycle_after: int = 200
+    python: str | None = None  # another environment's interpreter (--sandbox-python); None: ours
 
     def __post_init__(self):
         self.workers = bounded_workers(self.workers)
+        self._interpreter = probe(self.python) if self.python else None
         if self.isolation not in ISOLATIONS:
             raise UserError(f"unknown isolation {self.isolation!r}: use one of {', '.join(ISOLATIONS)}")
         if self.isolation == "bwrap":
@@ -182,22 +186,24 @@ class PythonSandbox(Sandbox):
         else:
             print("WARNING: --isolation none: model-written code runs WITHOUT a sandbox (resource limits only); "
                   "it can read your files and use the network", file=sys.stderr)
-        self.name = f"python-{self.isolation}"
+        self.name = f"python-{self.isolation}" + (f" ({self._interpreter.label})" if self._interpreter else "")
         self._scratch: list[str] = []
         self._pool = WorkerPool(handler="", workers=self.workers,
                                 recycle_after=self.recycle_after, spawn=self._spawn)
 
     def _spawn(self):
         if self.isolation == "bwrap":
-            keep = [r for r in readonly_roots() if r.startswith("/tmp/")]  # read-only binds inside /tmp
+            extra = self._interpreter.roots if self._interpreter else ()
+            keep = [r for r in readonly_roots(extra) if r.startswith("/tmp/")]  # read-only binds inside /tmp
             config = {"scratch": "/tmp", "keep": keep, "recycle_after": self.recycle_after}
-            prefix, env = bwrap_command(self._bwrap, self.limits.tmp_mb), {}
+            prefix, env = bwrap_command(self._bwrap, self.limits.tmp_mb, extra), {}
         else:
             scratch = tempfile.mkdtemp(prefix="codelutra-py-")
             self._scratch.append(scratch)
             config = {"scratch": scratch, "recycle_after": self.recycle_after}
             prefix, env = [], {**SANDBOX_ENV, "HOME": scratch}
-        cmd = [*prefix, sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)]
+        python = self._interpreter.path if self._interpreter else sys.executable
+        cmd = [*prefix, python, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 start_new_session=True, close_fds=True, env=env)
         return proc, _FrameConn(proc)
@@ -208,6 +214,8 @@ class PythonSandbox(Sandbox):
             scale = job.cpu_time_s / self.limits.cpu_time_s
             limits["cpu_time_s"] = job.cpu_time_s
             limits["wall_time_s"] = round(max(self.limits.wall_time_s, self.limits.wall_time_s * scale), 3)
+        if job.memory_mb and job.memory_mb > self.limits.memory_mb:
+            limits["memory_mb"] = job.memory_mb
         return limits
 
     def run_iter(self, jobs: Sequence[PyJob]) -> Iterator[tuple[int, Execution]]:

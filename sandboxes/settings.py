@@ -11,6 +11,7 @@ from codelutra_data.machine import WORKERS_PER_CPU, bounded_workers
 from codelutra_data.records import Task
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.compare import MODES
+from codelutra_data.sandboxes.interpreter import probe
 from codelutra_data.sandboxes.isolation import ISOLATIONS
 from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, MAX_TIME_S, check_time_limits
 from codelutra_data.sandboxes.python import PyJob, PythonLimits, PythonSandbox
@@ -32,6 +33,9 @@ class SandboxSettings(Settings):
     workers: int = setting(2, "Sandbox worker processes (at most 4 per CPU are used).", at_least=1)
     isolation: str = setting("bwrap", "Python sandbox isolation; `none` runs model code unsandboxed.",
                              choices=ISOLATIONS)
+    sandbox_python: str | None = setting(None, "Python: run programs under this interpreter (another environment's, e.g. "
+                                   "one with BigCodeBench's libraries), bind-mounted read-only into the sandbox.",
+                                   flags=("--sandbox-python",), shown="this tool's own", path="input")
     memory_mb: int = setting(1024, "Python: address-space budget per program in MiB.", at_least=MIN_MEMORY_MB,
                              at_most=MAX_MEMORY_MB)
     compare_mode: str = setting("auto", "SQL result comparison. auto: each source's own rule (spider for Spider, set "
@@ -42,6 +46,8 @@ class SandboxSettings(Settings):
 
     def check(self) -> None:
         check_time_limits(self.cpu_time_s, self.wall_time_s)
+        if self.sandbox_python:
+            probe(self.sandbox_python)
         usable = bounded_workers(self.workers)
         if usable < self.workers:  # what is recorded is what runs
             print(f"note: --workers {self.workers} is more than this machine can use; using {usable} "
@@ -63,7 +69,8 @@ def open_sandbox(domain: str, settings_: SandboxSettings) -> Sandbox:
     """A sandbox (a pool of worker processes) for programs of one domain."""
     if domain == "sql":
         return SqlSandbox(limits_for(domain, settings_), workers=settings_.workers)
-    return PythonSandbox(limits_for(domain, settings_), workers=settings_.workers, isolation=settings_.isolation)
+    return PythonSandbox(limits_for(domain, settings_), workers=settings_.workers, isolation=settings_.isolation,
+                         python=settings_.sandbox_python)
 
 
 def compare_mode_for(task: Task, setting_: str) -> str:
@@ -94,5 +101,6 @@ def job_for(task: Task, key: str, code: str | None, settings_: SandboxSettings,
                      test_setup=ctx.get("test_setup", ""), mode=ctx.get("mode", "function"),
                      insert_offset=int(ctx.get("insert_offset", -1)), cpu_time_s=cpu_time_s,
                      step_cpu_s=tuple(ctx.get("step_cpu_s") or ()), measure_steps="time_rule" in ctx,
-                     fail_fast=bool(ctx.get("fail_fast")), data=ctx.get("test_data", ""))
+                     fail_fast=bool(ctx.get("fail_fast")), data=ctx.get("test_data", ""),
+                     memory_mb=ctx.get("memory_mb"))
     raise UserError(f"no sandbox for domain {task.domain!r}")

@@ -92,7 +92,7 @@ def test_leaderboard_page_sorts_in_headless_chromium(tmp_path):
         assert models() == ["it1", "sql-it2", "base", "tiny"]
         driver.find_elements(By.CSS_SELECTOR, "table.sortable thead th button")[1].click()  # by model name
         assert models() == ["tiny", "sql-it2", "it1", "base"]
-        assert len(driver.find_elements(By.CSS_SELECTOR, "svg rect.bar")) == 4
+        assert len(driver.find_elements(By.CSS_SELECTOR, "figure.chart svg g[id^='bar-']")) == 4
         # Readable on a phone: the page itself does not scroll sideways (only the table's own box may).
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         shot = tmp_path / "leaderboard.png"

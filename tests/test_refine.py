@@ -149,4 +149,5 @@ def _two_iterations(tmp_path, hub, env, url, gate) -> None:
     report = json.loads((out / "report.json").read_text())
     assert [r["iteration"] for r in report["rows"]] == [0, 1, 2]
     page = (out / "report.html").read_text()
-    assert page.count('class="validation point"') == 3 and page.count('class="test point"') == 3
+    assert page.count('id="series-validation"') == 1 and page.count('id="series-test"') == 1  # matplotlib's chart
+    assert page.count("<tr class=") == 3  # a table row per iteration

@@ -39,6 +39,13 @@ HUB_SUITES = {
     "ds1000": ("hf:xlangai/DS-1000@4416080ac5cb80bdf7576aefb8f9a0b4d5426a44", "ds1000",
                "DS-1000: 1000 data-science problems over seven libraries, graded by each problem's own harness "
                "(test split)", "CC BY-SA 4.0 (Lai et al., 2022, DS-1000)"),
+    "bigcodebench": ("hf:bigcode/bigcodebench@b74c0d0bf70d2c0bc459be537895cca163007f1a", "bigcodebench",
+                     "BigCodeBench v0.1.4: 1140 library-heavy functions with unittest suites; --split complete "
+                     "(default) or instruct; run under an environment with its libraries (--sandbox-python)",
+                     "Apache-2.0 (Zhuo et al., 2024, BigCodeBench)"),
+    "bigcodebench-hard": ("hf:bigcode/bigcodebench-hard@298d2cc7b96612e15e47313c3603ee124cee0c1f", "bigcodebench",
+                          "BigCodeBench-Hard v0.1.4: its 148 hardest problems (eval --subset hard); --split "
+                          "complete (default) or instruct", "Apache-2.0 (Zhuo et al., 2024, BigCodeBench)"),
     "livecodebench": ("hf:livecodebench/code_generation_lite:release_v6@0fe84c3912ea0c4d4a78037083943e8f0c4dd505",
                       "livecodebench", "LiveCodeBench release_v6: 1055 dated LeetCode, AtCoder and Codeforces "
                       "problems (2023-05 to 2025-04), stdin/stdout and functional, graded by lcb_runner's rules; "
@@ -128,10 +135,12 @@ def registered() -> dict[str, SourceInfo]:
 
 
 def load_tasks(spec: str, split: str = "all", limit: int | None = None,
-               fmt: TaskFormatSettings | None = None, window: DateWindow | None = None) -> list[Task]:
+               fmt: TaskFormatSettings | None = None, window: DateWindow | None = None,
+               unique: bool = True) -> list[Task]:
     """Tasks of a source, filtered by split (and contest date, with a window) and cut to `limit` in source order.
-    'all' keeps every split; 'auto' means 'train' when the source has one, else all (HumanEval and DS-1000 are
-    test sets only)."""
+    'all' keeps every split; 'auto' means 'train' when the source has one, else the split its format poses by
+    default (BigCodeBench: complete), else all (HumanEval and DS-1000 are test sets only). Ids are unique in what
+    is returned unless `unique` is False (a caller that picks a split itself)."""
     from codelutra_data.builders.tasks import hub
     from codelutra_data.builders.tasks import sql_sources as sql
 
@@ -156,13 +165,31 @@ def load_tasks(spec: str, split: str = "all", limit: int | None = None,
     if window:
         tasks = window.select(tasks, spec)
     if split == "auto":
-        split = "train" if any(t.split == "train" for t in tasks) else "all"
+        split = "train" if any(t.split == "train" for t in tasks) else default_split(tasks) or "all"
     if split != "all":
         splits = sorted({t.split for t in tasks})
         tasks = [t for t in tasks if t.split == split]
         if not tasks:
             raise UserError(f"source {spec!r} has no tasks in split {split!r} (splits: {', '.join(splits)})")
+    if unique:
+        require_unique_ids(tasks, spec)
     return tasks[:limit] if limit else tasks
+
+
+def default_split(tasks: list[Task]) -> str | None:
+    """The split a format poses its problems in by default, when it poses each in several (BigCodeBench)."""
+    return next((t.metadata["default_split"] for t in tasks if t.metadata.get("default_split")), None)
+
+
+def require_unique_ids(tasks: list[Task], spec: str) -> None:
+    """One task per id: BigCodeBench's splits (complete, instruct) pose the same problems, so its `all` is refused."""
+    seen: set[str] = set()
+    for task in tasks:
+        if task.task_id in seen:
+            splits = sorted({t.split for t in tasks if t.task_id == task.task_id})
+            raise UserError(f"{spec}: task {task.task_id} is in splits {', '.join(splits)} (the same problem, posed "
+                            f"differently): choose one with --split")
+        seen.add(task.task_id)
 
 
 def source_name(spec: str) -> str:

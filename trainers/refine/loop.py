@@ -75,7 +75,7 @@ def run_refine(cfg: RefineConfig, log: Callable[[str], None] = print) -> RefineR
 def _check_splits(cfg: RefineConfig) -> None:
     from codelutra_data.builders.tasks import load_tasks
 
-    tasks = load_tasks(cfg.tasks, "all", None, cfg.task_format)
+    tasks = load_tasks(cfg.tasks, "all", None, cfg.task_format, unique=False)
     splits = {t.split for t in tasks}
     missing = [s for s in ("train", "validation", "test") if s not in splits]
     if missing:

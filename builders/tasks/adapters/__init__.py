@@ -13,23 +13,23 @@ from codelutra_data.records import Task
 
 def adapters() -> dict[str, Adapter]:
     """Registered formats, most specific first (recognition takes the first match)."""
-    from codelutra_data.builders.tasks.adapters import (ds1000, evalplus, humaneval, livecodebench, mbpp,
-                                                        python_tasks, sql_tasks)
+    from codelutra_data.builders.tasks.adapters import (bigcodebench, ds1000, evalplus, humaneval, livecodebench,
+                                                        mbpp, python_tasks, sql_tasks)
 
-    found = [livecodebench.LiveCodeBench(), ds1000.DS1000(), humaneval.HumanEval(), mbpp.Mbpp(),
+    found = [livecodebench.LiveCodeBench(), bigcodebench.BigCodeBench(), ds1000.DS1000(), humaneval.HumanEval(), mbpp.Mbpp(),
              python_tasks.PythonTasks(), sql_tasks.SqlTasks(),
              evalplus.EvalPlus()]
     return {a.name: a for a in found}
 
 
-FORMAT_NAMES = ("auto", "ds1000", "evalplus", "humaneval", "livecodebench", "mbpp", "python", "sql")
+FORMAT_NAMES = ("auto", "bigcodebench", "ds1000", "evalplus", "humaneval", "livecodebench", "mbpp", "python", "sql")
 
 
 @settings(frozen=True)
 class TaskFormatSettings(Settings):
     """How a task set's rows are read (JSONL files and Hub datasets)."""
 
-    format: str = setting("auto", "Task format: auto (recognised from the columns), ds1000, evalplus (HumanEval+ "
+    format: str = setting("auto", "Task format: auto (recognised from the columns), bigcodebench, ds1000, evalplus (HumanEval+ "
                           "and MBPP+ graded by EvalPlus's rules, one test per input), humaneval, livecodebench, mbpp, python "
                           "(prompt, tests, reference) or sql (question, db, gold).", choices=FORMAT_NAMES)
     columns: str = setting("", "Map your column names onto the format's fields: FIELD=COLUMN,... (e.g. "
@@ -87,8 +87,8 @@ def to_tasks(rows: list[Row], source: SourceContext, fmt: TaskFormatSettings | N
                             f"name its format with --format ({', '.join(registry)}) and map columns with "
                             f"--columns FIELD=COLUMN")
     tasks = adapter.tasks(rows, source)
-    ids = [t.task_id for t in tasks]
+    ids = [(t.split, t.task_id) for t in tasks]  # BigCodeBench: one id in split complete and in split instruct
     if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
+        dup = next(i for i in ids if ids.count(i) > 1)[1]
         raise UserError(f"{source.label}: duplicate task id {dup!r}")
     return tasks

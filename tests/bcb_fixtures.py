@@ -1,0 +1,100 @@
+"""BigCodeBench problems in the schema of bigcode/bigcodebench (every column a string: task_id, complete_prompt,
+instruct_prompt, canonical_solution, code_prompt, test with a unittest `TestCases`, entry_point, doc_struct, libs),
+written in the style of its tasks, and programs for them: right ones, and ones that break the way model answers
+break. One needs a library our environment lacks (wordninja), so it runs only under --sandbox-python."""
+
+from __future__ import annotations
+
+import json
+
+
+def row(number: int, imports: str, signature: str, doc: str, body: str, test: str, libs: list[str]) -> dict:
+    code_prompt = f"{imports}\n{signature}\n" if imports else f"{signature}\n"
+    complete = f'{code_prompt}    """\n    {doc}\n    """\n'
+    return {"task_id": f"BigCodeBench/{number}", "complete_prompt": complete,
+            "instruct_prompt": f"{doc}\nYou should write self-contained code starting with:\n```\n{code_prompt}```",
+            "canonical_solution": body, "code_prompt": code_prompt, "test": test, "entry_point": "task_func",
+            "doc_struct": json.dumps({"description": [doc]}), "libs": repr(libs)}
+
+
+COUNT_TEST = '''import unittest
+
+
+class TestCases(unittest.TestCase):
+    def test_empty(self):
+        self.assertEqual(task_func(""), {})
+
+    def test_case(self):
+        self.assertEqual(task_func("The the THE cat"), {"the": 3, "cat": 1})
+
+    def test_punctuation(self):
+        self.assertEqual(task_func("cat, cat. dog!"), {"cat": 2, "dog": 1})
+'''
+
+DICE_TEST = '''import unittest
+from unittest.mock import patch
+
+
+class TestCases(unittest.TestCase):
+    @patch(__name__ + ".randint", return_value=4)
+    def test_patched(self, mock):
+        self.assertEqual(task_func(3), [4, 4, 4])
+
+    def test_range(self):
+        rolls = task_func(50)
+        self.assertEqual(len(rolls), 50)
+        self.assertTrue(all(1 <= r <= 6 for r in rolls))
+'''
+
+SPLIT_TEST = '''import unittest
+
+
+class TestCases(unittest.TestCase):
+    def test_words(self):
+        self.assertEqual(task_func("thisisatest"), ["this", "is", "a", "test"])
+
+    def test_empty(self):
+        self.assertEqual(task_func(""), [])
+'''
+
+
+def problems() -> list[dict]:
+    return [
+        row(11, "import re\nfrom collections import Counter", "def task_func(text):",
+            "Count each word of the text, case-insensitively, ignoring punctuation. Returns: dict word -> count.",
+            "    words = re.findall(r\"[a-z]+\", text.lower())\n    return dict(Counter(words))\n", COUNT_TEST,
+            ["re", "collections"]),
+        row(12, "from random import randint", "def task_func(n):",
+            "Roll n six-sided dice with random.randint. Returns: list of n ints.",
+            "    return [randint(1, 6) for _ in range(n)]\n", DICE_TEST, ["random"]),
+        row(13, "import wordninja", "def task_func(text):",
+            "Split run-together English text into words with wordninja. Returns: list of str.",
+            "    return wordninja.split(text)\n", SPLIT_TEST, ["wordninja"]),
+    ]
+
+
+PROGRAMS = {
+    "BigCodeBench/11": [
+        "import re\nfrom collections import Counter\ndef task_func(text):\n"
+        "    return dict(Counter(re.findall(r'[a-z]+', text.lower())))",
+        # no imports: the harness's calibration puts the prompt's imports first, so right
+        "def task_func(text):\n    return dict(Counter(re.findall(r'[a-z]+', text.lower())))",
+        "def task_func(text):\n    return dict(Counter(text.lower().split()))",  # punctuation kept: one test fails
+        "def task_func(text):\n    print('x' * 100000)\n    return dict(Counter(re.findall(r'[a-z]+', text.lower())))",
+        # printing is swallowed: right
+        "def task_func(text):\n    input()\n    return {}",  # reads stdin: an error
+        "def task_func(text:\n    pass",  # does not parse
+    ],
+    "BigCodeBench/12": [
+        "from random import randint\ndef task_func(n):\n    return [randint(1, 6) for _ in range(n)]",
+        "import random\ndef task_func(n):\n    return [random.randint(1, 6) for _ in range(n)]",  # not patched: fails
+        "def task_func(n):\n    return [randint(1, 6) for _ in range(n)]",  # the prompt's import: right
+        "def task_func(n):\n    return [randint(1, 6) for _ in range(n - 1)]",  # one roll short
+        "def task_func(n):\n    raise ValueError('no dice')",
+    ],
+    "BigCodeBench/13": [
+        "import wordninja\ndef task_func(text):\n    return wordninja.split(text)",
+        "import wordninja\ndef task_func(text):\n    return wordninja.split(text) or ['']",  # wrong on ''
+        "def task_func(text):\n    return text.split()",
+    ],
+}

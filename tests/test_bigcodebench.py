@@ -1,0 +1,134 @@
+"""`eval --suite bigcodebench` gives BigCodeBench's own verdicts: the same programs graded by our sandbox (under
+another environment's interpreter, `--sandbox-python`) and by BigCodeBench's grader (`bigcodebench.eval.
+untrusted_check`, PyPI 0.2.5, in .venv-bigcodebench, with its evaluate.py's calibration) agree program by program.
+The data is served by the Hub stand-in in the upstream layout (one parquet file per version split)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bcb_fixtures import PROGRAMS, problems
+from hub_standin import HubStandin
+
+ROOT = Path(__file__).resolve().parent.parent
+BCB_PYTHON = ROOT / ".venv-bigcodebench" / "bin" / "python"
+REPO, COMMIT = "bigcode/bigcodebench", "b74c0d0bf70d2c0bc459be537895cca163007f1a"
+HARD, HARD_COMMIT = "bigcode/bigcodebench-hard", "298d2cc7b96612e15e47313c3603ee124cee0c1f"
+
+OFFICIAL = '''
+import json, sys
+from bigcodebench.eval import untrusted_check
+
+problems, programs = json.load(open(sys.argv[1]))
+verdicts = {}
+for p in problems:
+    for i, code in enumerate(programs[p["task_id"]]):
+        solution = p["code_prompt"] + "\\n    pass\\n" + code  # evaluate.py's calibration (its default)
+        stat, details = untrusted_check(solution, p["test"], p["entry_point"], 30 * 1024, 30 * 1024, 10,
+                                        min_time_limit=1, gt_time_limit=20)
+        verdicts[p["task_id"] + "#" + str(i)] = stat
+print(json.dumps(verdicts))
+'''
+
+
+def parquet(rows: list[dict]) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    return buffer.getvalue()
+
+
+def seed(hub: HubStandin, repo: str, commit: str, rows: list[dict]) -> None:
+    old = [dict(r, instruct_prompt="an older wording") for r in rows]  # an older version split, never read
+    hub.seed(repo, {"data/v0.1.3-00000-of-00001.parquet": parquet(old),
+                    "data/v0.1.4-00000-of-00001.parquet": parquet(rows)}, oid=commit)
+
+
+def hub_env(hub: HubStandin, tmp_path: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"),
+               HF_DATASETS_CACHE=str(tmp_path / "hf" / "datasets"), HF_HUB_DISABLE_XET="1")
+    return env
+
+
+def cli(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "codelutra_data.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def samples_file(tmp_path: Path, rows: list[dict]) -> Path:
+    path = tmp_path / "samples.jsonl"
+    path.write_text("".join(json.dumps({"task_id": r["task_id"], "solution": code}) + "\n"
+                            for r in rows for code in PROGRAMS[r["task_id"]]))
+    return path
+
+
+def official_verdicts(rows: list[dict], tmp_path: Path) -> dict[str, bool]:
+    assert BCB_PYTHON.exists(), "BigCodeBench's grader runs from its own environment: `make test` builds it"
+    (tmp_path / "job.json").write_text(json.dumps([rows, PROGRAMS]))
+    (tmp_path / "official.py").write_text(OFFICIAL)
+    done = subprocess.run([str(BCB_PYTHON), str(tmp_path / "official.py"), str(tmp_path / "job.json")],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {k: v == "pass" for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+
+
+def test_verdicts_equal_bigcodebench_own_grader(tmp_path):
+    rows = problems()
+    with HubStandin(tmp_path / "hub") as hub:
+        seed(hub, REPO, COMMIT, rows)
+        seed(hub, HARD, HARD_COMMIT, rows[1:])
+        env = hub_env(hub, tmp_path)
+        samples = samples_file(tmp_path, rows)
+        # our own environment lacks wordninja: the reference check refuses, naming it
+        refused = cli(["eval", "--suite", "bigcodebench", "--samples", str(samples)], env, tmp_path)
+        done = cli(["eval", "--suite", "bigcodebench", "--samples", str(samples), "--sandbox-python",
+                    str(BCB_PYTHON), "--json"], env, tmp_path)
+        instruct = cli(["eval", "--suite", "bigcodebench", "--split", "instruct", "--subset", "hard",
+                        "--samples", str(samples_file(tmp_path, rows[1:])), "--sandbox-python", str(BCB_PYTHON),
+                        "--json"], env, tmp_path)
+        both = cli(["eval", "--suite", "bigcodebench", "--split", "all", "--samples", str(samples)], env, tmp_path)
+        assert hub.errors == []
+    assert refused.returncode == 2, refused.stderr
+    assert "need libraries the sandbox's Python lacks: wordninja (1)" in refused.stderr
+    assert "--sandbox-python" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    ours = {}
+    for row in map(json.loads, Path(result["per_task_file"]).read_text().splitlines()):
+        for i, passed in enumerate(row["passed"]):
+            ours[f"{row['task_id']}#{i}"] = passed
+    official = official_verdicts(rows, tmp_path)
+    assert ours == official
+    assert sum(official.values()) >= 5 and sum(not v for v in official.values()) >= 6
+    assert result["suite"]["split"] == "complete" and result["suite"]["tasks"] == 3
+    assert result["suite"]["revision"] == COMMIT
+    assert "python 3." in result["sandbox"] and str(BCB_PYTHON) in result["sandbox"]
+    assert result["references"]["pass_rate"] == 1.0
+
+    assert instruct.returncode == 0, instruct.stderr[-3000:]
+    hard = json.loads(instruct.stdout)
+    assert hard["suite"]["name"] == "bigcodebench-hard" and hard["suite"]["split"] == "instruct"
+    assert hard["suite"]["tasks"] == 2 and hard["suite"]["revision"] == HARD_COMMIT
+    assert both.returncode == 2 and "choose one with --split" in both.stderr, both.stderr
+
+
+def test_subset_applies_to_bigcodebench_only(tmp_path):
+    done = cli(["eval", "--suite", "humaneval", "--subset", "hard", "--samples", "x.jsonl"], dict(os.environ), tmp_path)
+    assert done.returncode == 2 and "--subset hard applies to --suite bigcodebench" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("path, says", [("/nonexistent/python", "no file or folder at /nonexistent/python"),
+                                        ("/bin/true", "not a Python interpreter")])
+def test_sandbox_python_must_be_a_python(tmp_path, path, says):
+    done = cli(["eval", "--suite", "humaneval", "--limit", "1", "--samples", "x.jsonl", "--sandbox-python", path],
+               dict(os.environ), tmp_path)
+    assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
