@@ -27,6 +27,10 @@ def _svg(figure, label: str) -> str:
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
+    # inline in HTML: no namespace declarations or RDF metadata (their URIs are names, but a page that must not
+    # reach the network is easier to check with none)
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
     # scale with the page: drop the fixed size, keep the viewBox; name the chart for screen readers
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1', text, count=1)
     return text.replace("<svg", f'<svg role="img" aria-label="{_escape(label)}"', 1)

@@ -318,6 +318,25 @@ def test_offline_windows_and_refusals(tmp_path):
     undated = cli(["eval", "--suite", "humaneval", "--since", "2025-01-01", "--samples", str(samples)], offline,
                   tmp_path)
     assert undated.returncode == 2 and "has none" in undated.stderr, undated.stderr
+    # --decontaminate livecodebench: a training task that copies a problem's statement is found (offline)
+    copied = "Given integers A and B, print A+B. Constraints: every input value is an integer between one and one " \
+             "hundred, and the output is a single line."
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"prompt": "Read two numbers. " + copied, "tests": ["assert f(1) == 1"],
+                                 "reference": "def f(x):\n    return x", "task_id": "mine/1"}) + "\n")
+    rows_with_copy = [dict(problems()[0], question_content=copied)] + problems()[1:]
+    assert rows_with_copy[0]["question_id"] == "abc001_a"
+    code = ("import json; from codelutra_data.builders import decontaminate; "
+            "from codelutra_data.builders.tasks import load_tasks; "
+            f"kept, reports = decontaminate.check(load_tasks({str(train)!r}), ['livecodebench'], 'train'); "
+            "print(json.dumps([len(kept), reports[0]]))")
+    with HubStandin(tmp_path / "hub2") as hub2:
+        seed(hub2, rows_with_copy)
+        env2 = hub_env(hub2, tmp_path / "second")
+        found = subprocess.run([sys.executable, "-c", code], env=env2, capture_output=True, text=True, timeout=300)
+    assert found.returncode == 0, found.stderr[-2000:]
+    kept, report = json.loads(found.stdout.strip().splitlines()[-1])
+    assert kept == 0 and report["tasks"] == ["mine/1"] and report["dropped"] and report["suite_tasks"] == 4, report
 
 
 class _Marker:

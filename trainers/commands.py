@@ -17,7 +17,8 @@ from codelutra_data.trainers.refine.config import BUILD_FLAGS, TRAIN_FLAGS, Refi
 @options(TrainConfig)
 @json_option("the training report")
 def train(config_file, as_json, **flags) -> None:
-    """Train a model on a release with TRL: codelutra, focal, dpo or sft; writes the model and its card."""
+    """Train a model with TRL: on a release of pairs (codelutra, focal, dpo, sft), or online on a task source with
+    execution rewards (grpo); writes the model and its card."""
     from codelutra_data.trainers.train import run_train
 
     cfg = load(TrainConfig, config_file, flags)
@@ -28,7 +29,8 @@ def train(config_file, as_json, **flags) -> None:
         return
     m = report["metrics"]
     click.echo(f"model written: {result.out_dir} ({report['output']})")
-    click.echo(f"{report['pairs_used']} of {report['pairs_loaded']} used; {m.get('steps', 0)} steps in "
+    unit = "prompts" if report["method"] == "grpo" else "examples" if report["method"] == "sft" else "pairs"
+    click.echo(f"{report['pairs_used']} of {report['pairs_loaded']} {unit} used; {m.get('steps', 0)} steps in "
                f"{report['train_seconds']:.1f} s; final loss {m.get('loss', m.get('train_loss', float('nan'))):.4f}"
                + (f", reward margin {m['rewards/margins']:.4f}" if "rewards/margins" in m else ""))
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from codelutra_data.builders.release import PAIR_CONFIGS
-from codelutra_data.config import MAX_SEED, Settings, setting, settings
+from codelutra_data.builders.executors import ExecutorSettings
+from codelutra_data.config import MAX_SEED, Settings, group, setting, settings
+from codelutra_data.sandboxes.settings import SandboxSettings
 from codelutra_data.errors import UserError
 
-METHODS = ("codelutra", "focal", "dpo", "sft")
+METHODS = ("codelutra", "focal", "dpo", "sft", "grpo")
+GRPO_LOSSES = ("dapo", "grpo", "dr_grpo", "bnpo")  # TRL 1.16's names
 # transformers' schedules that need no arguments of their own (the others would fail after the model is loaded).
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
               "inverse_sqrt")
@@ -15,9 +18,12 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 @settings
 class TrainConfig(Settings):
     method: str = setting("codelutra", "codelutra (DPO + SFT term), focal (IterPref Target-DPO on error lines), dpo, "
-                          "or sft.", choices=METHODS)
+                          "sft, or grpo (online RL: TRL's GRPOTrainer, rewarded by running its answers).",
+                          choices=METHODS)
     data: str = setting("", "A release directory (releases/NAME/VERSION), a pairs .parquet/.jsonl file, or a Hub "
                         "dataset id.", shown="", path="input")
+    tasks: str = setting("", "grpo: the task source whose train split is trained on (spider-dev, mbpp, a folder, a "
+                         ".jsonl file, hf:...).", shown="", path="input")
     data_revision: str | None = setting(None, "Hub datasets only: the revision (tag) to load.")
     data_config: str | None = setting(None, "The release's config of pairs to read: pairs or focal_pairs.",
                                       shown="pairs if present, else focal_pairs", choices=PAIR_CONFIGS)
@@ -56,11 +62,48 @@ class TrainConfig(Settings):
     lora_dropout: float = setting(0.05, "LoRA dropout.", at_least=0, at_most=1)
     lora_target: str = setting("all-linear", "Modules LoRA adapts.")
     merge: bool = setting(False, "With --lora: write the merged full model instead of the adapter.", negatable=True)
+    # GRPO (online RL with an execution reward); defaults stated in the model card.
+    reward: str = setting("pass", "grpo: pass (1 when every test passes, else 0) or tests-fraction (Python: tests "
+                          "passed / total).", choices=("pass", "tests-fraction"))
+    format_weight: float = setting(0.0, "grpo: subtracted from the reward of an answer with no code.", at_least=0,
+                                   at_most=100)
+    num_generations: int = setting(8, "grpo: completions per prompt (the group).", at_least=2, at_most=1024)
+    max_completion_length: int = setting(256, "grpo: most tokens a completion may have.", at_least=1, at_most=2**20)
+    temperature: float = setting(1.0, "grpo: sampling temperature of the completions.", above=0, at_most=10)
+    kl_coef: float = setting(0.001, "grpo: KL coefficient against the starting model (TRL's beta; 0 loads no "
+                             "reference model).", at_least=0, at_most=100)
+    loss_type: str = setting("dapo", "grpo: TRL's loss aggregation (dapo, grpo, dr_grpo, bnpo).", choices=GRPO_LOSSES)
+    use_vllm: bool = setting(False, "grpo: generate with vLLM (TRL's colocated mode; needs a GPU and vllm).",
+                             negatable=True)
+    sandbox: SandboxSettings = group(SandboxSettings)
+    where: ExecutorSettings = group(ExecutorSettings)
 
     def check(self) -> None:
+        if self.method == "grpo":
+            self._check_grpo()
+            return
+        if self.tasks:
+            raise UserError("--tasks is for --method grpo (online RL on a task source); the other methods train on "
+                            "--data, a release of pairs")
         if not self.data:
             raise UserError("--data is required: a release directory (releases/NAME/VERSION), a pairs file, "
                             "or a Hub dataset id")
+        if not self.out:
+            raise UserError("--out is required: the directory the trained model is written to")
+        if self.max_steps == 0:
+            raise UserError("max_steps (--max-steps) must be positive (or -1: train for --epochs)")
+        if self.merge and not self.lora:
+            raise UserError("--merge only applies to --lora runs (full fine-tuning always writes a full model)")
+
+    def _check_grpo(self) -> None:
+        if not self.tasks:
+            raise UserError("--method grpo trains on a task source's prompts: add --tasks (e.g. spider-dev, mbpp)")
+        if self.data:
+            raise UserError("--method grpo generates its own completions from --tasks; --data is for the offline "
+                            "methods")
+        if self.split != "train":
+            raise UserError(f"--method grpo trains on the train split only (got --split {self.split}): validation "
+                            f"and test are for choosing and reporting")
         if not self.out:
             raise UserError("--out is required: the directory the trained model is written to")
         if self.max_steps == 0:

@@ -93,6 +93,39 @@ def _versions() -> dict:
     return out
 
 
+def _grpo_tasks(cfg: TrainConfig):
+    """The train split of the task source (validation and test never reach the trainer), pinned as builds pin it."""
+    from codelutra_data.builders.tasks import load_tasks, pinned_spec, source_name
+    from codelutra_data.trainers.data import DataInfo
+
+    spec = pinned_spec(cfg.tasks)
+    tasks = load_tasks(spec, "train", cfg.limit)
+    if any(t.split != "train" for t in tasks):
+        raise UserError("internal: a task outside the train split reached GRPO")
+    return tasks, DataInfo(name=source_name(cfg.tasks), version="", location=spec, split="train")
+
+
+def _grpo_reward(cfg: TrainConfig, tasks: list, stack: contextlib.ExitStack, log: Callable[[str], None]):
+    """The execution reward over `tasks`, its sandboxes open for the whole run: references checked first (a task
+    whose reference fails cannot be rewarded honestly and is dropped), limits scaled to them as in builds."""
+    from codelutra_data.builders.executors import make_executor
+    from codelutra_data.builders.pipeline import References
+    from codelutra_data.trainers.rewards import ExecutionReward
+
+    executor = stack.enter_context(make_executor(cfg.sandbox, cfg.where))
+    refs = References.check(executor, tasks)
+    refs.require(0.95, "reference solutions", f"run `codelutra-data doctor --tasks {cfg.tasks}` for the list")
+    failing = {t.task_id for t, _ in refs.failures}
+    if failing:
+        log(f"{len(failing)} tasks dropped: their reference solutions fail")
+    kept = [t for t in tasks if t.task_id not in failing]
+    reward = ExecutionReward(kept, executor, refs.timeouts(cfg.sandbox.cpu_time_s), cfg.reward, cfg.format_weight)
+    sandbox, limits = executor.sandbox_info(tasks[0].domain)
+    info = {"reward": cfg.reward, "format_weight": cfg.format_weight, "sandbox": sandbox, "limits": limits,
+            "tasks": len(kept), "dropped_failing_reference": sorted(failing)}
+    return reward, info
+
+
 def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Train `cfg.model` on `cfg.data` with `cfg.method`; write the model, its card and a report to `cfg.out`."""
     cfg.validate()  # before importing TRL: a bad value is one line at once
@@ -108,11 +141,16 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"output {out} already exists; models are never overwritten (choose another --out)")
     method = method_module(cfg.method)
-    rows, data_info = load_pairs(cfg.data, cfg.split, cfg.data_revision, cfg.data_config)
-    check_columns(rows, method.NEEDS, cfg.method, cfg.data)
+    if cfg.method == "grpo":
+        tasks, data_info = _grpo_tasks(cfg)
+    else:
+        rows, data_info = load_pairs(cfg.data, cfg.split, cfg.data_revision, cfg.data_config)
+        check_columns(rows, method.NEEDS, cfg.method, cfg.data)
     ref = resolve(cfg.model)
     log(f"loading {ref.model_id} from {ref.path}")
     model, tokenizer = load_model(ref.path)
+    if cfg.method == "grpo":
+        rows = method.prompt_rows(tasks, tokenizer)
     selection = method.select(rows, tokenizer, cfg)
     report = selection.report()
     dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items()) or "none"
@@ -121,16 +159,26 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     if not selection.rows:
         raise UserError(f"nothing to train on: every pair was dropped ({dropped}); raise --max-length")
 
-    with atomic_directory(out) as tmp:
-        ref_model = None
-        if cfg.method != "sft" and not cfg.lora and not cfg.precompute_ref:
-            ref_model = load_model(ref.path)[0]  # the same weights and revision as the policy
-        trainer = method.trainer(cfg, model, tokenizer, selection.rows, str(tmp / "trainer"), ref_model=ref_model,
-                                 peft_config=lora_config(cfg) if cfg.lora else None)
+    with atomic_directory(out) as tmp, contextlib.ExitStack() as stack:
+        grpo = None
+        peft_config = lora_config(cfg) if cfg.lora else None
+        if cfg.method == "grpo":
+            reward, grpo = _grpo_reward(cfg, tasks, stack, log)
+            rewarded = [r for r in selection.rows if r["task_id"] in reward.tasks]
+            trainer = method.trainer(cfg, model, tokenizer, rewarded, str(tmp / "trainer"), reward,
+                                     peft_config=peft_config)
+        else:
+            ref_model = None
+            if cfg.method != "sft" and not cfg.lora and not cfg.precompute_ref:
+                ref_model = load_model(ref.path)[0]  # the same weights and revision as the policy
+            trainer = method.trainer(cfg, model, tokenizer, selection.rows, str(tmp / "trainer"), ref_model=ref_model,
+                                     peft_config=peft_config)
         started = time.monotonic()
         with contextlib.redirect_stdout(sys.stderr):  # TRL's per-step log lines; stdout carries only the result
             trainer.train()
         train_seconds = time.monotonic() - started
+        if grpo is not None:
+            grpo.update(steps=method.step_log(trainer.state.log_history), reward_stats=reward.stats.to_dict())
         metrics = final_metrics(trainer.state.log_history)
         trained = trainer.model
         if cfg.lora and cfg.merge:
@@ -147,6 +195,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
             "base_model": dataclasses.asdict(ref), "data": dataclasses.asdict(data_info), "report": report,
             "metrics": metrics, "train_seconds": train_seconds, "output_kind": output_kind, "cpu": cpu_name(),
             "versions": _versions(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "grpo": grpo,
         }
         (tmp / "README.md").write_text(render_model_card(context), encoding="utf-8")
         (tmp / "train_report.json").write_text(json.dumps(context, indent=1, default=str), encoding="utf-8")

@@ -47,7 +47,8 @@ class RefineConfig(Settings):
     tasks: str = setting("spider-dev", "Task source with train, validation and test splits (spider-dev, mbpp, a "
                          "Spider/BIRD folder).", path="input")
     mode: str = setting("pairs", "pairs: CodeLutra; trajectories: IterPref debug trajectories.", choices=MODES)
-    method: str = setting("codelutra", "codelutra, dpo, sft, or focal (with --mode trajectories).", choices=METHODS)
+    method: str = setting("codelutra", "codelutra, dpo, sft, or focal (with --mode trajectories).",
+                          choices=tuple(m for m in METHODS if m != "grpo"))
     iterations: int = setting(3, "Iterations at most.", at_least=1, at_most=MAX_ITERATIONS)
     patience: int = setting(1, "Stop after this many iterations without a better validation score.", at_least=1)
     train_from: str = setting("current", "current: train the previous iteration's model on its own pairs; base: the "
