@@ -58,3 +58,15 @@ def bounded_workers(requested: int | None, cpus: int | None = None) -> int:
     if requested < 1:
         raise ValueError(f"sandbox workers must be at least 1, got {requested}")
     return min(requested, limit)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation may still take on this machine (the kernel's MemAvailable), or None where
+    it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

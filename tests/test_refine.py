@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from codelutra_data.builders.sampling import SamplingSettings
 from codelutra_data.builders.tasks import load_tasks
 from codelutra_data.errors import UserError
 from codelutra_data.trainers.refine import RefineConfig, decide, run_refine
@@ -40,6 +41,12 @@ def test_stop_rule(scores, patience, best, stop):
     ({"iterations": 0}, "at least 1"),
     ({"build": {"split": "test"}}, "set by refine itself"),
     ({"train": {"no_such_option": 1}}, "unknown train option"),
+    ({"method": "grpo", "mode": "trajectories"}, "no build stage, so no --mode"),
+    ({"method": "grpo", "train_from": "base"}, "grpo has no releases"),
+    ({"method": "grpo", "build": {"pairs_per_task": 2}}, "build option.s. pairs_per_task do not apply"),
+    ({"method": "grpo", "train": {"workers": 3}}, "set by refine itself"),
+    ({"method": "grpo", "sampling": SamplingSettings(temperature=0)}, "train: temperature"),
+    ({"method": "grpo", "push_to_hub": "a/b"}, "builds none"),
 ])
 def test_bad_configurations_fail_before_any_work(tmp_path, options, message):
     with pytest.raises(UserError, match=message):
@@ -151,3 +158,27 @@ def _two_iterations(tmp_path, hub, env, url, gate) -> None:
     page = (out / "report.html").read_text()
     assert page.count('id="series-validation"') == 1 and page.count('id="series-test"') == 1  # matplotlib's chart
     assert page.count("<tr class=") == 3  # a table row per iteration
+
+
+@pytest.mark.slow
+def test_refine_with_grpo_trains_without_a_build(tmp_path):
+    """`refine --method grpo`: no build stage; each iteration trains the previous model with GRPO on the train split
+    (the loop's --limit and --samples as GRPO's tasks and group size) and is graded on validation and test."""
+    out = tmp_path / "refine"
+    done = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "refine", "--method", "grpo", "--tasks",
+                           "spider-dev", "--iterations", "1", "--limit", "2", "--samples", "2", "--max-steps", "1",
+                           "--train-batch-size", "1", "--max-completion-length", "16", "--eval-limit", "2",
+                           "--out", str(out), "--store", str(tmp_path / "results.duckdb"), "--json"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads(done.stdout)
+    it = state["iterations"][1]
+    assert "release" not in it and "build" not in it["stages_s"] and not (out / "releases").exists()
+    assert it["train"]["steps"] == 1 and it["train"]["completions"] == 2 and it["tasks"] == 2
+    assert 0 <= it["sampling_pass_rate"] <= 1 and it["eval"]["test"]["tasks"] == 2
+    context = json.loads((Path(it["model"]) / "train_report.json").read_text())
+    assert context["method"] == "grpo" and context["data"]["split"] == "train"
+    assert context["config"]["num_generations"] == 2 and context["config"]["limit"] == 2
+    assert context["config"]["temperature"] == 0.8  # the loop's sampling temperature
+    page = (out / "report.html").read_text()
+    assert "trains the previous model with GRPO" in page

@@ -73,6 +73,13 @@ class TrainConfig(Settings):
     kl_coef: float = setting(0.001, "grpo: KL coefficient against the starting model (TRL's beta; 0 loads no "
                              "reference model).", at_least=0, at_most=100)
     loss_type: str = setting("dapo", "grpo: TRL's loss aggregation (dapo, grpo, dr_grpo, bnpo).", choices=GRPO_LOSSES)
+    micro_batch_size: int = setting(4, "grpo: completions per forward/backward pass; a step's groups accumulate "
+                                    "gradients over as many passes as they need, so memory stays bounded (on a CPU "
+                                    "about 1.5 GB per completion of 1k tokens with the bundled model).", at_least=1,
+                                    at_most=65536)
+    turns: int = setting(1, "grpo: attempts per completion; above 1, a failed attempt's sandbox feedback (the "
+                         "trajectories' feedback-v1) comes back as the next user turn and the model revises "
+                         "(RLEF-style); the final attempt is rewarded.", at_least=1, at_most=16)
     use_vllm: bool = setting(False, "grpo: generate with vLLM (TRL's colocated mode; needs a GPU and vllm).",
                              negatable=True)
     sandbox: SandboxSettings = group(SandboxSettings)
@@ -82,6 +89,8 @@ class TrainConfig(Settings):
         if self.method == "grpo":
             self._check_grpo()
             return
+        if self.turns != 1:
+            raise UserError("--turns is for --method grpo (multi-turn online RL); the other methods train on pairs")
         if self.tasks:
             raise UserError("--tasks is for --method grpo (online RL on a task source); the other methods train on "
                             "--data, a release of pairs")

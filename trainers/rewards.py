@@ -6,6 +6,7 @@ None ("no reward", which TRL leaves out of the group's statistics) and is counte
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -26,10 +27,13 @@ class RewardStats:
     statuses: Counter = field(default_factory=Counter)
     sandbox_failures: int = 0
     no_code: int = 0
+    programs_run: int = 0  # with --turns, every attempt's, not only the final ones
+    seconds: float = 0.0  # wall time spent running programs (the reward's share of training time)
 
     def to_dict(self) -> dict:
         return {"completions": self.completions, "statuses": dict(sorted(self.statuses.items())),
-                "sandbox_failures": self.sandbox_failures, "no_code": self.no_code}
+                "sandbox_failures": self.sandbox_failures, "no_code": self.no_code,
+                "programs_run": self.programs_run, "seconds": round(self.seconds, 3)}
 
 
 def completion_text(completion, domain: str) -> str:
@@ -81,16 +85,23 @@ class ExecutionReward:
             code = EXTRACTORS[task.domain][1](text) or ""
             items.append((task, f"rl:{content_hash(task_id, text, i)}", code))
         out: list = [None] * len(items)
+        started = time.perf_counter()
         for domain in sorted({task.domain for task, _, _ in items}):  # one sandbox per domain, each batch whole
             chosen = [i for i, (task, _, _) in enumerate(items) if task.domain == domain]
             for i, execution in zip(chosen, self.executor.run([items[i] for i in chosen], self.timeouts)):
                 out[i] = execution
+        self.stats.seconds += time.perf_counter() - started
+        self.stats.programs_run += len(items)
         return out
 
-    def __call__(self, prompts=None, completions=None, task_id=None, log_metric=None, **_kwargs) -> list[float | None]:
-        if completions is None or task_id is None:
+    def __call__(self, prompts=None, completions=None, task_id=None, log_metric=None, final_execution=None,
+                 turns_used=None, first_status=None, **_kwargs) -> list[float | None]:
+        if final_execution is not None:  # a multi-turn rollout ran the final attempts already (trainers/rollout.py)
+            executions = list(final_execution)
+        elif completions is None or task_id is None:
             raise UserError("the execution reward needs the completions and the dataset's task_id column")
-        executions = self.executions(task_id, completions)
+        else:
+            executions = self.executions(task_id, completions)
         rewards = [reward_of(e, self.kind, self.format_weight) for e in executions]
         failures = sum(r is None for r in rewards)
         self.stats.completions += len(executions)
@@ -100,4 +111,7 @@ class ExecutionReward:
         if log_metric is not None and executions:  # TRL averages these per logging step, beside reward and kl
             log_metric("pass_rate", sum(e.status == "passed" for e in executions) / len(executions))
             log_metric("sandbox_failures", float(failures))
+            if turns_used:
+                log_metric("turns", sum(turns_used) / len(turns_used))
+                log_metric("first_pass_rate", sum(s == "passed" for s in first_status) / len(first_status))
         return rewards

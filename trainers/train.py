@@ -121,7 +121,8 @@ def _grpo_reward(cfg: TrainConfig, tasks: list, stack: contextlib.ExitStack, log
     kept = [t for t in tasks if t.task_id not in failing]
     reward = ExecutionReward(kept, executor, refs.timeouts(cfg.sandbox.cpu_time_s), cfg.reward, cfg.format_weight)
     sandbox, limits = executor.sandbox_info(tasks[0].domain)
-    info = {"reward": cfg.reward, "format_weight": cfg.format_weight, "sandbox": sandbox, "limits": limits,
+    info = {"reward": cfg.reward, "format_weight": cfg.format_weight, "turns": cfg.turns, "sandbox": sandbox,
+            "limits": limits,
             "tasks": len(kept), "dropped_failing_reference": sorted(failing)}
     return reward, info
 
@@ -165,6 +166,10 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
         if cfg.method == "grpo":
             reward, grpo = _grpo_reward(cfg, tasks, stack, log)
             rewarded = [r for r in selection.rows if r["task_id"] in reward.tasks]
+            if cfg.batch_size > len(rewarded):  # a step needs that many prompts: with fewer it would never run
+                log(f"--batch-size {cfg.batch_size} lowered to {len(rewarded)}: the prompts there are")
+                report["batch_size_lowered_to"] = len(rewarded)
+                cfg = dataclasses.replace(cfg, batch_size=len(rewarded))
             trainer = method.trainer(cfg, model, tokenizer, rewarded, str(tmp / "trainer"), reward,
                                      peft_config=peft_config)
         else:
@@ -179,6 +184,8 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
         train_seconds = time.monotonic() - started
         if grpo is not None:
             grpo.update(steps=method.step_log(trainer.state.log_history), reward_stats=reward.stats.to_dict())
+            if trainer.rollout_func is not None:
+                grpo["rollout"] = trainer.rollout_func.stats.to_dict()
         metrics = final_metrics(trainer.state.log_history)
         trained = trainer.model
         if cfg.lora and cfg.merge:
@@ -190,6 +197,10 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
         tokenizer.save_pretrained(str(tmp))
         report.update(method=cfg.method, loss=method.describe(cfg), output=output_kind, metrics=metrics,
                       train_seconds=round(train_seconds, 2))
+        if grpo is not None:
+            rewards = [s["reward"] for s in grpo["steps"] if "reward" in s]
+            report.update(reward_stats=grpo["reward_stats"],
+                          mean_reward=round(sum(rewards) / len(rewards), 6) if rewards else None)
         context = {
             "method": cfg.method, "loss": method.describe(cfg), "config": dataclasses.asdict(cfg),
             "base_model": dataclasses.asdict(ref), "data": dataclasses.asdict(data_info), "report": report,

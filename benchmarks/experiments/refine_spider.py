@@ -9,6 +9,9 @@
 2. Ablations at iteration 1, trained from the base model on the SAME samples (iteration 1's release): `dpo`
    only, `sft` only, and an SFT-on-gold control (the gold query of every task of that release as the only
    answer), each graded like the loop's models.
+3. The GRPO arm: `refine --method grpo` at the same scale (the same train tasks, a group of as many completions
+   per task as the builds sample, the builds' answer length, the same iterations and evaluations), each iteration
+   one pass over those tasks unless `--grpo-steps` fixes a smaller budget.
 A table of validation and test execution accuracy with 95% intervals, and where the time went, is printed and
 written to `<out>/experiment.json` and `<out>/experiment.md`. Rerunning resumes (the loop with `--resume`,
 finished models and evaluations are reused).
@@ -103,8 +106,22 @@ def main() -> None:
     parser.add_argument("--ray-address", help="with --executor ray: auto or HOST:PORT [a Ray instance per stage]")
     parser.add_argument("--replicas", type=int, help="with --executor ray: model replicas [1]")
     parser.add_argument("--lora", action="store_true")
-    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--arms", default="loop,ablations,grpo",
+                        help="which to run, comma-separated: loop (CodeLutra), ablations (needs loop), grpo "
+                             "[loop,ablations,grpo]")
+    parser.add_argument("--no-ablations", action="store_true", help="the same as leaving ablations out of --arms")
+    parser.add_argument("--grpo-steps", type=int, help="GRPO steps per iteration [one pass over the train tasks]")
     args = parser.parse_args()
+    arms = {a.strip() for a in args.arms.split(",") if a.strip()}
+    unknown = sorted(arms - {"loop", "ablations", "grpo"})
+    if unknown or not arms:
+        parser.error(f"--arms takes loop, ablations and grpo (got {args.arms!r})")
+    if args.no_ablations:
+        arms.discard("ablations")
+    if "ablations" in arms and "loop" not in arms:
+        parser.error("the ablations train on the loop's iteration 1 release: add loop to --arms")
+    if args.grpo_steps is not None and args.grpo_steps < 1:
+        parser.error("--grpo-steps must be at least 1")
     scale = dict(SCALES[args.scale])
     for key in ("limit", "samples", "iterations", "eval_limit"):
         if getattr(args, key) is not None:
@@ -115,17 +132,19 @@ def main() -> None:
     engine = {k: getattr(args, k) for k in ("backend", "executor", "ray_address", "replicas") if getattr(args, k)}
     build = {"limit": scale["limit"], "samples": scale["samples"]}
     train = {"lora": True} if args.lora else {}
-    cfg = RefineConfig(tasks="spider-dev", iterations=scale["iterations"], patience=scale["iterations"],
-                       out=str(out / "loop"), name="spider-refine", eval_limit=scale["eval_limit"], store=args.store,
-                       resume=(out / "loop" / "refine.json").exists(), build=build, train=train, **engine)
     started = time.monotonic()
-    state = run_refine(cfg, log=lambda m: print(m, flush=True)).state
-    rows = []
-    for it in state["iterations"]:
-        rows.append({"model": "base" if it["iteration"] == 0 else f"codelutra iteration {it['iteration']}",
-                     "pairs": it.get("pairs"), "sampling_pass_rate": it.get("sampling_pass_rate"), **it["eval"],
-                     "seconds": sum(it["stages_s"].values())})
-    if not args.no_ablations and len(state["iterations"]) > 1:
+    rows, state, grpo_state = [], None, None
+    if "loop" in arms:
+        cfg = RefineConfig(tasks="spider-dev", iterations=scale["iterations"], patience=scale["iterations"],
+                           out=str(out / "loop"), name="spider-refine", eval_limit=scale["eval_limit"],
+                           store=args.store, resume=(out / "loop" / "refine.json").exists(), build=build, train=train,
+                           **engine)
+        state = run_refine(cfg, log=lambda m: print(m, flush=True)).state
+        for it in state["iterations"]:
+            rows.append({"model": "base" if it["iteration"] == 0 else f"codelutra iteration {it['iteration']}",
+                         "pairs": it.get("pairs"), "sampling_pass_rate": it.get("sampling_pass_rate"), **it["eval"],
+                         "seconds": sum(it["stages_s"].values())})
+    if "ablations" in arms and len(state["iterations"]) > 1:
         release = Path(state["iterations"][1]["release"])
         train_options = {**train, **({"merge": True} if args.lora else {})}
         for label, method, data in (("dpo only", "dpo", str(release)), ("sft only", "sft", str(release)),
@@ -136,15 +155,36 @@ def main() -> None:
             scores = _evaluate(str(model_dir), out, label.replace(" ", "-"), scale["eval_limit"], args.store, engine)
             rows.append({"model": f"{label} (iteration 1's data)", "pairs": report.get("pairs_used"), **scores,
                          "seconds": round(time.monotonic() - t0, 1)})
-    summary = {"scale": {"name": args.scale, **scale, "lora": args.lora, "cpu": os.cpu_count()}, "rows": rows,
-               "best": state["best"], "stopped": state["stopped"], "total_s": round(time.monotonic() - started, 1)}
+    if "grpo" in arms:
+        grpo_train = {**train, "max_completion_length": 128}  # the builds' answer length for SQL
+        if args.grpo_steps:
+            grpo_train["max_steps"] = args.grpo_steps
+        cfg = RefineConfig(tasks="spider-dev", method="grpo", iterations=scale["iterations"],
+                           patience=scale["iterations"], out=str(out / "grpo-loop"), name="spider-grpo",
+                           eval_limit=scale["eval_limit"], store=args.store,
+                           resume=(out / "grpo-loop" / "refine.json").exists(), build=build, train=grpo_train,
+                           **engine)
+        grpo_state = run_refine(cfg, log=lambda m: print(m, flush=True)).state
+        for it in grpo_state["iterations"]:
+            if it["iteration"] == 0 and "loop" in arms:
+                continue  # the same base model, graded the same way: one row
+            rows.append({"model": "base" if it["iteration"] == 0 else f"grpo iteration {it['iteration']}",
+                         "pairs": None, "sampling_pass_rate": it.get("sampling_pass_rate"), **it["eval"],
+                         "steps": (it.get("train") or {}).get("steps"), "seconds": sum(it["stages_s"].values())})
+    summary = {"scale": {"name": args.scale, **scale, "lora": args.lora, "cpu": os.cpu_count(),
+                         "grpo_steps": args.grpo_steps or "one pass"}, "arms": sorted(arms), "rows": rows,
+               "best": state and state["best"], "stopped": state and state["stopped"],
+               "grpo_best": grpo_state and grpo_state["best"], "grpo_stopped": grpo_state and grpo_state["stopped"],
+               "total_s": round(time.monotonic() - started, 1)}
     (out / "experiment.json").write_text(json.dumps(summary, indent=1))
     lines = [f"Scale: {args.scale} ({scale}), LoRA {args.lora}.", "",
-             "| model | pairs | validation EX | test EX | seconds |", "|---|---|---|---|---|"]
+             "| model | pairs | sampling pass | validation EX | test EX | seconds |", "|---|---|---|---|---|---|"]
     for r in rows:
         cell = {s: f"{100 * r[s]['value']:.1f}% [{100 * r[s]['ci95'][0]:.1f}, {100 * r[s]['ci95'][1]:.1f}]"
                 for s in ("validation", "test")}
-        lines.append(f"| {r['model']} | {r['pairs'] if r['pairs'] is not None else ''} | {cell['validation']} | "
+        passed = r.get("sampling_pass_rate")
+        lines.append(f"| {r['model']} | {r['pairs'] if r['pairs'] is not None else ''} | "
+                     f"{'' if passed is None else f'{100 * passed:.1f}%'} | {cell['validation']} | "
                      f"{cell['test']} | {r['seconds']:.0f} |")
     (out / "experiment.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -25,7 +25,11 @@ MAX_ITERATIONS = 1000
 TRAIN_FROM = ("current", "base")
 # Options the loop decides itself: sampling always reads train, from the current model, into this run's folders.
 BUILD_FIXED = {"tasks", "mode", "split", "model", "name", "version", "runs_dir", "releases_dir", "resume", "seed"}
-TRAIN_FIXED = {"method", "data", "data_revision", "data_config", "split", "model", "out", "seed"}
+TRAIN_FIXED = {"method", "data", "tasks", "data_revision", "data_config", "split", "model", "out", "seed",
+               *SandboxSettings.layout(), *ExecutorSettings.layout()}
+# With --method grpo there is no build stage; these build options keep their meaning (the train tasks used, answers
+# sampled per task) as GRPO's task limit and group size.
+GRPO_FROM_BUILD = {"limit": "limit", "samples": "num_generations"}
 EVAL_FIXED = {"suite", "split", "limit", "model", "samples", "predictions", "store", "out", "write_predictions",
               "seed"}
 # Options that do not change results, so a resumed loop may differ in them: where it runs, and these.
@@ -39,7 +43,7 @@ _SHARED_NAMES = {name for cls in SHARED for name in cls.layout()}
 BUILD_FLAGS = ("limit", "samples", "pairs_per_task", "reference_fallback", "max_rounds", "trajectories_per_task",
                "reviser")
 TRAIN_FLAGS = ("lora", "max_steps", "epochs", "learning_rate", "batch_size", "max_length", "beta", "sft_weight",
-               "focal_alpha", "gradient_accumulation_steps")
+               "focal_alpha", "gradient_accumulation_steps", "reward", "turns", "max_completion_length", "kl_coef")
 
 
 @settings
@@ -47,8 +51,8 @@ class RefineConfig(Settings):
     tasks: str = setting("spider-dev", "Task source with train, validation and test splits (spider-dev, mbpp, a "
                          "Spider/BIRD folder).", path="input")
     mode: str = setting("pairs", "pairs: CodeLutra; trajectories: IterPref debug trajectories.", choices=MODES)
-    method: str = setting("codelutra", "codelutra, dpo, sft, or focal (with --mode trajectories).",
-                          choices=tuple(m for m in METHODS if m != "grpo"))
+    method: str = setting("codelutra", "codelutra, dpo, sft, focal (with --mode trajectories), or grpo (online RL on "
+                          "the train split: no build stage).", choices=METHODS)
     iterations: int = setting(3, "Iterations at most.", at_least=1, at_most=MAX_ITERATIONS)
     patience: int = setting(1, "Stop after this many iterations without a better validation score.", at_least=1)
     train_from: str = setting("current", "current: train the previous iteration's model on its own pairs; base: the "
@@ -107,6 +111,8 @@ class RefineConfig(Settings):
             check_repo_id(self.push_to_hub, "--push-to-hub")
         if self.method == "focal" and self.mode != "trajectories":
             raise UserError("--method focal trains on debug trajectories' focal pairs: add --mode trajectories")
+        if self.method == "grpo":
+            self._check_grpo()
         for section, (cls, fixed) in SECTIONS.items():
             options = getattr(self, section)
             unknown = sorted(str(k) for k in set(options) - set(cls.layout()))
@@ -117,14 +123,27 @@ class RefineConfig(Settings):
                 raise UserError(f"{section} option(s) {', '.join(taken)} are set by refine itself")
         self._check_sections()
 
+    def _check_grpo(self) -> None:
+        if self.mode != "pairs":
+            raise UserError("--method grpo has no build stage, so no --mode: it samples and is rewarded while training")
+        if self.train_from != "current":
+            raise UserError("--train-from base retrains the base on every release so far; grpo has no releases: each "
+                            "iteration continues from the previous model (--train-from current)")
+        if self.push_to_hub:
+            raise UserError("--push-to-hub pushes each iteration's release; --method grpo builds none")
+        others = sorted(set(self.build) - set(GRPO_FROM_BUILD))
+        if others:
+            raise UserError(f"--method grpo has no build stage: build option(s) {', '.join(others)} do not apply "
+                            f"(limit and samples do: the train tasks used and GRPO's group size)")
+
     def _check_sections(self) -> None:
         """Each section's values checked now, as the stage's own configuration will check them, so a bad `train:`
         value is one line before the first build, not a failure after it. The paths are stand-ins: the loop
         makes them."""
         out = Path(self.out)
-        stages = (("build", lambda: self.build_config(1, self.model, out, False)),
-                  ("train", lambda: self.train_config(1, self.model, "release", out / "model")),
-                  ("eval", lambda: self.eval_config("validation", self.model, out / "eval")))
+        stages = ((() if self.method == "grpo" else (("build", lambda: self.build_config(1, self.model, out, False)),))
+                  + (("train", lambda: self.train_config(1, self.model, "release", out / "model")),
+                     ("eval", lambda: self.eval_config("validation", self.model, out / "eval"))))
         for section, stage in stages:
             try:
                 stage().validate()
@@ -158,8 +177,24 @@ class RefineConfig(Settings):
         options = dict(self.train)
         if options.get("lora"):
             options["merge"] = True  # the next iteration samples from it: a full model every backend loads
+        if self.method == "grpo":
+            return self._grpo_config(t, model, options, out)
         return TrainConfig(**{**options, "method": self.method, "data": data, "model": model, "out": str(out),
                               "seed": self.seed + t - 1})
+
+    def _grpo_config(self, t: int, model: str, options: dict, out: Path) -> TrainConfig:
+        """GRPO on the train split with the loop's sandbox, executor and sampling temperature; without --max-steps,
+        one pass over the train tasks per iteration (a fixed budget: the same steps every iteration)."""
+        for build_key, train_key in GRPO_FROM_BUILD.items():
+            if build_key in self.build and train_key not in options:
+                options[train_key] = self.build[build_key] or None  # limit 0: every task
+        if options.get("max_steps", -1) == -1:
+            options.setdefault("epochs", 1.0)
+        options.setdefault("temperature", self.sampling.temperature)
+        if self.engine.backend == "vllm":
+            options.setdefault("use_vllm", True)  # the loop generates with vLLM: so does GRPO (TRL's colocated mode)
+        return TrainConfig(**{**options, "method": "grpo", "tasks": self.tasks, "model": model, "out": str(out),
+                              "seed": self.seed + t - 1, "sandbox": self.sandbox, "where": self.where})
 
     def eval_config(self, split: str, model: str, out: Path) -> EvalConfig:
         """A greedy evaluation on the same engine, sandbox and executor as the builds (the `eval:` section may

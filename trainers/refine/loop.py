@@ -1,5 +1,7 @@
 """The CodeLutra loop. Each iteration the current model samples the train split, its own successes and failures
-become a release, it trains on them, and the new model is evaluated on validation and test.
+become a release, it trains on them, and the new model is evaluated on validation and test. With `--method grpo`
+there is no build: each iteration trains the current model with GRPO on the train split (its samples are run and
+rewarded as it trains) for a fixed budget of steps.
 
 The model kept is the best on validation (test is reported, never used to choose), and the loop stops when
 validation has not improved for `patience` iterations. Every stage runs in a process of its own and is recorded in
@@ -97,14 +99,15 @@ def _loop(cfg: RefineConfig, out: Path, state: State, log: Callable[[str], None]
             state.save()
             break
         it = state.iteration(t)
-        release = _build(cfg, out, state, t, current, log)
-        if not it.get("pairs"):
-            state.data["stopped"] = f"iteration {t} built no pairs: nothing to train on"
-            state.save()
-            log(state.data["stopped"])
-            break
-        if cfg.push_to_hub:
-            _push(cfg, state, t, release, log)
+        if cfg.method != "grpo":  # GRPO samples and is rewarded while it trains: no build stage
+            release = _build(cfg, out, state, t, current, log)
+            if not it.get("pairs"):
+                state.data["stopped"] = f"iteration {t} built no pairs: nothing to train on"
+                state.save()
+                log(state.data["stopped"])
+                break
+            if cfg.push_to_hub:
+                _push(cfg, state, t, release, log)
         current = _train(cfg, out, state, t, current, log)
         _evaluate(cfg, out, state, t, log)
     else:
@@ -182,20 +185,27 @@ def _train(cfg: RefineConfig, out: Path, state: State, t: int, current: str, log
     for stale in target.parent.glob(f".{target.name}.partial-*"):  # a training killed mid-way
         shutil.rmtree(stale, ignore_errors=True)
     started = time.monotonic()
+    start_model = current if cfg.train_from == "current" else cfg.model
     if target.is_dir() and (target / "train_report.json").is_file():  # trained, but the state was not saved
         report = json.loads((target / "train_report.json").read_text(encoding="utf-8"))["report"]
     else:
         if target.exists():
             shutil.rmtree(target)
-        start_model = current if cfg.train_from == "current" else cfg.model
         log(f"iteration {t}: training {cfg.method} from {start_model}")
-        report = run_stage("train", cfg.train_config(t, start_model, _train_data(cfg, out, state, t), target))
+        data = "" if cfg.method == "grpo" else _train_data(cfg, out, state, t)
+        report = run_stage("train", cfg.train_config(t, start_model, data, target))
     metrics = report.get("metrics", {})
     it.update(model=str(target), train={"pairs_used": report.get("pairs_used"), "steps": metrics.get("steps"),
                                         "loss": metrics.get("loss", metrics.get("train_loss")),
                                         "train_loss": metrics.get("train_loss"),
                                         "reward_margin": metrics.get("rewards/margins"),
                                         "seconds": report.get("train_seconds")})
+    if cfg.method == "grpo":  # what the model's own samples scored while it trained, as a build's pass rate
+        rewards = report.get("reward_stats") or {}
+        graded = rewards.get("completions") or 0
+        it.update(sampling_pass_rate=(rewards.get("statuses", {}).get("passed", 0) / graded) if graded else None,
+                  tasks=report.get("pairs_used"), model_sampled=start_model)
+        it["train"].update(completions=graded, mean_reward=report.get("mean_reward"))
     it["stages_s"]["train"] = round(time.monotonic() - started, 1)
     state.save()
     return str(target)
