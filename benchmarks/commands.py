@@ -9,8 +9,9 @@ import click
 
 from codelutra_data.benchmarks.runner import EvalConfig
 from codelutra_data.benchmarks.store import DEFAULT_STORE
-from codelutra_data.config import Settings, config_option, json_option, merge, options, setting, settings
+from codelutra_data.config import Settings, merge, setting, settings
 from codelutra_data.errors import UserError
+from codelutra_data.flags import config_option, json_option, options
 
 
 def _ks(value: str | None) -> tuple[int, ...] | None:

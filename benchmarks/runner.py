@@ -175,14 +175,15 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None, executor
               timeouts: dict[str, float], timing: dict) -> tuple[dict[str, list[str]], list, dict]:
     """Sample the model and grade each chunk as it arrives: the candidates per task, their executions in task
     order, and what the results say about generation."""
+    from codelutra_data.builders.executors import overlap_choice
     from codelutra_data.builders.pipeline import sample_and_execute
     from codelutra_data.models.engine import generation_stats
     from codelutra_data.records import Execution, Sample
     from codelutra_data.store import MemoryStore
 
-    started = time.monotonic()
     sampling = cfg.sampling.params(suite.domain)
     memory, done = MemoryStore(), [0, 0]
+    overlap, why = overlap_choice(cfg.where.overlap, backend, executor)
 
     def chunk_done(chunk, samples: list[Sample], _new: int, _executed: int) -> None:
         done[0] += len(chunk)
@@ -192,13 +193,14 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None, executor
             progress("execute", done[1], len(suite.tasks) * cfg.n)
 
     keys = sample_and_execute(executor, backend, suite.tasks, cfg.n, sampling, cfg.seed, cfg.engine.batch_size,
-                              memory, timeouts, timing, chunk_done)
+                              memory, timeouts, timing, chunk_done, overlap)
     samples = {t.task_id: [Sample.from_dict(memory.samples.get(k)) for k in keys[t.task_id]] for t in suite.tasks}
     executions = [Execution.from_dict(memory.executions.get(k)) for t in suite.tasks for k in keys[t.task_id]]
-    load_s = timing.get("model_load_s", 0.0)
+    engine = {**generation_stats([backend], [], timing.get("generation_s", 0.0)), "overlap": overlap,
+              "overlap_chosen": why}
     return ({t: [s.code for s in rows] for t, rows in samples.items()}, executions,
             {"sampling": sampling.to_dict(), "raw": {t: [s.raw_output for s in rows] for t, rows in samples.items()},
-             "engine": generation_stats([backend], [], time.monotonic() - started - load_s)})
+             "engine": engine})
 
 
 def _grade(executor, suite: Suite, candidates: dict[str, list[str]], timeouts: dict[str, float],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from codelutra_data.builders import decontaminate, release
 from codelutra_data.builders.build_config import BuildConfig
-from codelutra_data.builders.executors import Executor, make_executor
+from codelutra_data.builders.executors import Executor, make_executor, overlap_choice
 from codelutra_data.builders.pairs import REASONS, PairOptions, make_pairs
 from codelutra_data.builders.pipeline import References, sample_and_execute
 from codelutra_data.builders.tasks import load_tasks, pinned_spec
@@ -50,6 +50,7 @@ class _Prepared:
     build_id: str
     timing: dict[str, float]
     contamination: list[dict]
+    overlap: tuple[bool, str]  # whether the next chunk generates while this one executes, and why
 
     @property
     def backends(self) -> list[LazyBackend]:
@@ -129,15 +130,18 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
     build_id = content_hash(name, version, cfg.determining())
     store.write_state({"config": cfg.determining(), "name": name, "version": version, "build_id": build_id,
                        "finished": False})
+    overlap = overlap_choice(cfg.where.overlap, backend, executor)
     return _Prepared(cfg, name, version, release_dir, tasks, domains[0], backend, reviser, executor, references,
-                     timeouts, store, build_id, timing, contamination)
+                     timeouts, store, build_id, timing, contamination, overlap)
 
 
 def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: int, t_start: float) -> dict:
     statuses = Counter(r["status"] for r in rows)
     timing = p.timing
     timing["total_s"] = time.monotonic() - t_start
-    timing["bookkeeping_s"] = timing["total_s"] - sum(v for k, v in timing.items() if k != "total_s")
+    # overlapped generation ran while execution did: counted once in the total, so added back here
+    timing["bookkeeping_s"] = (timing["total_s"] + 2 * timing.get("overlapped_s", 0.0)
+                               - sum(v for k, v in timing.items() if k != "total_s"))
     return {
         "tasks": len(p.tasks), "samples": len(rows),
         "pass_rate": statuses.get("passed", 0) / len(rows) if rows else 0.0,
@@ -150,7 +154,8 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "sandbox": sandbox_name,
         "timing": {k: round(v, 2) for k, v in timing.items()},
         "cpu": cpu_name(), "threads": p.cfg.engine.threads or default_threads(), "executor": p.executor.describe(),
-        "generation": generation_stats(p.backends, rows, timing["generation_s"]),
+        "generation": {**generation_stats(p.backends, rows, timing["generation_s"]),
+                       "overlap": p.overlap[0], "overlap_chosen": p.overlap[1]},
     }
 
 
@@ -172,7 +177,7 @@ def _build_pairs(p: _Prepared, progress, t_start: float) -> BuildResult:
                      [store.executions.get(s.sample_id)["status"] for s in samples])
 
     keys = sample_and_execute(p.executor, p.backend, p.tasks, cfg.samples, sampling, cfg.seed, cfg.engine.batch_size,
-                              store, p.timeouts, p.timing, chunk_done)
+                              store, p.timeouts, p.timing, chunk_done, p.overlap[0])
     sandbox_name, limits = p.executor.sandbox_info(p.domain)
     pairs, reasons, rows = [], Counter(), []
     opts = PairOptions(cfg.pairs_per_task, cfg.seed, cfg.reference_fallback, cfg.include_timeouts)
@@ -203,7 +208,8 @@ def _build_trajectories(p: _Prepared, progress, t_start: float) -> BuildResult:
 
     cfg, store, timing = p.cfg, p.store, p.timing
     options = TrajectoryOptions(trajectories_per_task=cfg.trajectories_per_task, max_rounds=cfg.max_rounds,
-                                seed=cfg.seed, batch_size=cfg.engine.batch_size, max_repeats=cfg.max_repeats)
+                                seed=cfg.seed, batch_size=cfg.engine.batch_size, max_repeats=cfg.max_repeats,
+                                overlap=p.overlap[0])
     t0 = time.monotonic()
     count_tokens = token_counter(cfg.tokenizer or cfg.model)
     timing["tokenizer_load_s"] = time.monotonic() - t0

@@ -9,7 +9,8 @@ import click
 
 from codelutra_data.builders.build_config import BuildConfig
 from codelutra_data.builders.tasks.adapters import TaskFormatSettings
-from codelutra_data.config import config_option, json_option, load, options
+from codelutra_data.config import load
+from codelutra_data.flags import config_option, json_option, options
 
 
 @click.command()
@@ -149,12 +150,15 @@ def print_summary(console, cfg, stats: dict, release_dir) -> None:
                   + (f" ({len(stats['tasks_dropped_failing_reference'])} tasks left out)"
                      if stats["tasks_dropped_failing_reference"] else ""))
     t = stats["timing"]
+    overlapped = t.get("overlapped_s", 0.0)
     console.print(f"time: {t['total_s']:.1f} s total = model load {t['model_load_s']:.1f} + generation "
-                  f"{t['generation_s']:.1f} + execution {t['execution_s']:.1f} + bookkeeping {t['bookkeeping_s']:.1f}")
+                  f"{t['generation_s']:.1f} + execution {t['execution_s']:.1f} + bookkeeping {t['bookkeeping_s']:.1f}"
+                  + (f" - {overlapped:.1f} overlapped" if overlapped else ""))
     g = stats.get("generation") or {}
     if g.get("tokens_per_s"):
         console.print(f"generation: {g['engine']}, {g['tokens_per_s']:.1f} tokens/s on {stats['threads']} thread(s) "
-                      f"({g['completions_generated']} completions, {g['finished_by_length']} stopped by the token budget)")
+                      f"({g['completions_generated']} completions, {g['finished_by_length']} stopped by the token budget; "
+                      f"calls of {g['batch_size']} sequences, overlap {'on' if g['overlap'] else 'off'})")
     for line in next_steps(cfg, stats):
         console.print(line, markup=False)
 

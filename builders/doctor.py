@@ -8,7 +8,8 @@ import json
 import click
 
 from codelutra_data.builders.tasks.adapters import TaskFormatSettings
-from codelutra_data.config import Settings, group, json_option, merge, options, setting, settings
+from codelutra_data.config import Settings, group, merge, setting, settings
+from codelutra_data.flags import json_option, options
 from codelutra_data.errors import UserError
 from codelutra_data.sandboxes.settings import SandboxSettings
 

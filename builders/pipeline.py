@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from codelutra_data.builders.executors import Executor, timed_generation
+from codelutra_data.builders.executors import Executor, generated_chunks
 from codelutra_data.builders.sampling import generation_work, sample_key, samples_from
 from codelutra_data.errors import UserError
 from codelutra_data.models.base import SamplingParams
@@ -120,10 +120,11 @@ ChunkDone = Callable[[list[Task], list[Sample], int, int], None]  # (tasks, thei
 
 def sample_and_execute(executor: Executor, backend, tasks: Sequence[Task], n: int, sampling: SamplingParams,
                        seed: int, batch_size: int, store, timeouts: dict[str, float], timing: dict,
-                       chunk_done: ChunkDone) -> dict[str, list[str]]:
+                       chunk_done: ChunkDone, overlap: bool = False) -> dict[str, list[str]]:
     """n samples per task, generated in chunks of `batch_size` sequences and executed chunk by chunk; the sample
     keys per task are returned. Chunks whose samples are all in `store` (a resumed build) come first, then the
-    others as the executor finishes them; nothing stored is generated or executed again."""
+    others as the executor finishes them; nothing stored is generated or executed again. With `overlap` the next
+    chunk generates while this one executes (executors.base.generated_chunks); the records are the same."""
     timing.setdefault("execution_s", 0.0)
     per_chunk = max(1, batch_size // n)
     keys = {t.task_id: [sample_key(t, backend.name, backend.ref.model_id, backend.ref.revision, sampling, seed, i, 0)
@@ -146,7 +147,7 @@ def sample_and_execute(executor: Executor, backend, tasks: Sequence[Task], n: in
         if not any(chunk is c for c in missing):
             finish(chunk, 0)
     works = [generation_work(c, n, sampling, seed) for c in missing]
-    for i, outputs in timed_generation(executor, backend, works, timing):
+    for i, outputs in generated_chunks(executor, backend, works, timing, overlap):
         fresh = samples_from(backend, missing[i], outputs, sampling, seed)
         finish(missing[i], store.samples.append(s.to_dict() for s in fresh))
     return keys

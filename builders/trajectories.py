@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from codelutra_data.builders.code_equivalence import canonical
-from codelutra_data.builders.executors import Executor, timed_generation
+from codelutra_data.builders.executors import Executor, generated_chunks
 from codelutra_data.builders.extract import EXTRACTORS
 from codelutra_data.builders.feedback import (attempts_shown, conversation, feedback_id, feedback_message,
                                                repeat_notice)
@@ -39,6 +39,7 @@ class TrajectoryOptions:
     seed: int = 0
     batch_size: int = 32  # sequences per generate call
     max_repeats: int = 2  # resubmissions in a row that close a trajectory
+    overlap: bool = False  # generate the next chunk while this one executes (same records)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
         report(0, new, [store.executions.get(s.sample_id)["status"] for s in samples])
 
     sample_and_execute(executor, backend, tasks, n, sampling, options.seed, options.batch_size, store, timeouts or {},
-                       timing, first_attempts)
+                       timing, first_attempts, options.overlap)
 
     # Rounds 1..max_rounds: revisions of every open trajectory, batched across tasks; a round's chunks are
     # independent, so they are generated together (in parallel on a cluster) and advanced as each finishes.
@@ -204,7 +205,7 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                 revised(c[0], c[3], 0)
         works = [GenerationWork(prompts, 1, sampling, int(content_hash(options.seed, round_, chunk_keys), 16) % (2**31))
                  for _, prompts, _, chunk_keys in missing]
-        for i, outputs in timed_generation(executor, reviser, works, timing):
+        for i, outputs in generated_chunks(executor, reviser, works, timing, options.overlap):
             chunk, prompts, parents, chunk_keys = missing[i]
             fresh = []
             for state, prompt, parent, key, completions in zip(chunk, prompts, parents, chunk_keys, outputs):

@@ -2,8 +2,8 @@
 config dataclasses are the model).
 
 A field made with `setting()` carries its help text, its flags where they are not `--the-field-name`, its choices
-and, where the default needs words ("auto: ..."), how `--help` shows it. `options()` turns a settings class into
-click options, `load()` builds one from defaults < a YAML file < the flags given, and `validate()` checks every
+and, where the default needs words ("auto: ..."), how `--help` shows it. `flags.options()` turns a settings class
+into click options, `load()` builds one from defaults < a YAML file < the flags given, and `validate()` checks every
 value's type and what its field declares (choices, range, path) before the class's own rules, so a bad value is
 one line wherever it came from.
 
@@ -67,7 +67,7 @@ def settings(cls: type[T] | None = None, *, frozen: bool = False):
     def wrap(klass: type[T]) -> type[T]:
         klass = dataclasses.dataclass(frozen=frozen)(klass)
         klass._layout_cache = None
-        if not any(_is_group(f) for f in dataclasses.fields(klass)):
+        if not any(is_group(f) for f in dataclasses.fields(klass)):
             return klass
         generated = klass.__init__
 
@@ -92,7 +92,7 @@ def settings(cls: type[T] | None = None, *, frozen: bool = False):
     return wrap(cls) if cls is not None else wrap
 
 
-def _is_group(f: dataclasses.Field) -> bool:
+def is_group(f: dataclasses.Field) -> bool:
     return "group" in f.metadata
 
 
@@ -107,7 +107,7 @@ class Settings:
         if cls.__dict__.get("_layout_cache") is None:
             layout: dict[str, tuple[str, ...]] = {}
             for f in dataclasses.fields(cls):
-                inner = {f.name: ()} if not _is_group(f) else {
+                inner = {f.name: ()} if not is_group(f) else {
                     name: (f.name, *path) for name, path in f.metadata["group"].layout().items()}
                 for name, path in inner.items():
                     if name in layout:
@@ -122,7 +122,7 @@ class Settings:
         out: dict[str, tuple[dataclasses.Field, Any]] = {}
         defaults = cls._defaults()
         for f in dataclasses.fields(cls):
-            if _is_group(f):
+            if is_group(f):
                 grouped = f.metadata["group"].fields_by_name()
                 instance = defaults[f.name]
                 out.update({name: (field, instance.get(name)) for name, (field, _) in grouped.items()})
@@ -167,12 +167,12 @@ class Settings:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if _is_group(f):
+            if is_group(f):
                 value.validate()
             elif not _fits(value, hints[f.name]):
                 raise UserError(f"{_label(f)} must be {_describe(hints[f.name])}, got {value!r}")
             else:
-                _check_value(f, value)
+                _check_value(f, value, hints[f.name])
         self.check()
 
     def check(self) -> None:
@@ -184,11 +184,15 @@ class Settings:
         return values
 
 
-def _check_value(f: dataclasses.Field, value: Any) -> None:
-    """A value of the right type within what its field declares: one of its choices, a finite number in its range,
-    an input written as a path that exists, an output that can be written."""
+def _check_value(f: dataclasses.Field, value: Any, hint: Any) -> None:
+    """A value of the right type within what its field declares: one of its choices (or, for a word-or-number
+    setting such as `--batch-size auto`, a number), a finite number in its range, an input written as a path that
+    exists, an output that can be written."""
     choices = f.metadata.get("choices")
-    if choices and value is not None and value not in choices:
+    if choices and isinstance(value, str) and value not in choices:
+        if int in typing.get_args(hint):
+            quoted = " (text; write it unquoted)" if value.strip().isdigit() else ""
+            raise UserError(f"{_label(f)} must be {' or '.join(choices)} or a whole number, got {value!r}{quoted}")
         raise UserError(f"{_label(f)} must be one of {', '.join(choices)}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"{_label(f)} must be a finite number, got {value!r}")
@@ -196,7 +200,7 @@ def _check_value(f: dataclasses.Field, value: Any) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if (low is not None and value < low) or (above is not None and value <= above) or (
                 high is not None and value > high):
-            raise UserError(f"{_label(f)} must be {_describe_range(low, above, high)}, got {value!r}")
+            raise UserError(f"{_label(f)} must be {describe_range(low, above, high)}, got {value!r}")
     kind = f.metadata.get("path")
     if kind == "output-folder" and isinstance(value, str) and value:
         writable_folder(value, _label(f))
@@ -207,7 +211,7 @@ def _check_value(f: dataclasses.Field, value: Any) -> None:
             raise UserError(f"{_label(f)}: no file or folder at {value}")
 
 
-def _describe_range(at_least: float | None, above: float | None, at_most: float | None) -> str:
+def describe_range(at_least: float | None, above: float | None, at_most: float | None) -> str:
     """A declared range in words: 'at least 1', 'above 0 and at most 1'."""
     def number(x: float) -> str:
         return str(int(x)) if float(x).is_integer() else f"{x:g}"
@@ -252,103 +256,7 @@ def _describe(hint: Any) -> str:
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
-# ------------------------------------------------------------------------------------------ the command line
-def _click_type(hint: Any):
-    import click
-
-    arms = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (
-        typing.Union, types.UnionType) else [hint]
-    base = arms[0] if len(arms) == 1 else str
-    return {int: click.INT, float: click.FLOAT}.get(base, click.STRING)
-
-
-def _number_type(kind: Any, at_least: float | None = None, above: float | None = None,
-                 at_most: float | None = None) -> Any:
-    """A number option's click type with its declared range, so `--help` shows the range."""
-    import click
-
-    if kind not in (click.INT, click.FLOAT) or (at_least, above, at_most) == (None, None, None):
-        return kind
-    ranged = click.IntRange if kind is click.INT else click.FloatRange
-    typed = ranged(min=at_least if at_least is not None else above, max=at_most, min_open=above is not None)
-    typed.name = kind.name  # "'abc' is not a valid integer", as for any other whole number
-    return typed
-
-
-def _shown(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def options(cls: type[Settings], *, only: tuple[str, ...] | None = None, flags: dict[str, tuple[str, ...]] | None = None,
-            section: str | None = None, label: str = "") -> Callable:
-    """Click options for a settings class's fields (all, or `only` these), in field order. `flags` renames a
-    field's flags for this command; `section` prefixes the parameter names (`train__batch_size`) for a
-    configuration that takes another command's options as a section, and `label` prefixes their help."""
-    import click
-
-    hints: dict[str, Any] = {}
-    for owner in _classes(cls):
-        hints.update(typing.get_type_hints(owner))
-    decorators = []
-    for name, (f, default) in cls.fields_by_name().items():
-        meta = f.metadata
-        if "help" not in meta or not meta["option"] or (only is not None and name not in only):
-            continue
-        decls = list((flags or {}).get(name) or meta["flags"] or (f"--{name.replace('_', '-')}",))
-        param = f"{section}__{name}" if section else name
-        shown = meta["shown"] if meta["shown"] is not None else _shown(default)
-        text = label + meta["help"] + (f" [{shown}]" if shown else "")
-        hint = hints[name]
-        if hint is bool:
-            if meta["negatable"]:
-                decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
-                decorators.append(click.option(*decls, param, default=None, help=text))
-            else:
-                decorators.append(click.option(*decls, param, is_flag=True, default=None, help=text))
-        elif meta["choices"]:
-            decorators.append(click.option(*decls, param, type=click.Choice(meta["choices"]), help=text))
-        else:
-            kind = click.Path() if meta.get("path") else _number_type(_click_type(hint), *meta.get("range", ()))
-            decorators.append(click.option(*decls, param, type=kind, help=text))
-
-    def apply(fn: Callable) -> Callable:
-        for decorator in reversed(decorators):
-            fn = decorator(fn)
-        # which settings class (and section) each command's options come from, for whoever walks the commands
-        fn.settings_options = [*getattr(fn, "settings_options", []), (cls, section)]
-        return fn
-
-    return apply
-
-
-def _classes(cls: type[Settings]) -> list[type]:
-    out = [cls]
-    for f in dataclasses.fields(cls):
-        if _is_group(f):
-            out += _classes(f.metadata["group"])
-    return out
-
-
-def config_option(what: str) -> Callable:
-    import click
-
-    return click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                        help=f"YAML file of {what} options; flags override it.")
-
-
-def json_option(what: str = "the result") -> Callable:
-    import click
-
-    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
-
-
-# ------------------------------------------------------------------------------------------ files and flags
+# ------------------------------------------------------------------------------------------ files
 def load_yaml(path: str | Path) -> dict:
     """A config file's mapping of option: value; a file that is missing, not UTF-8 or not YAML is one line."""
     p = Path(path)

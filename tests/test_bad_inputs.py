@@ -80,9 +80,16 @@ def _outside(value: float, declared: tuple) -> bool:
         above is not None and value <= above) or (at_most is not None and value > at_most)
 
 
+def _word_or_number(hint: typing.Any, meta: dict) -> bool:
+    """A setting that is a word or a whole number (`--batch-size auto`)."""
+    return bool(meta.get("choices")) and int in typing.get_args(hint)
+
+
 def flag_values(hint: typing.Any, meta: dict) -> list[str]:
     """Bad command-line values for a setting: the wrong type, and absurd values outside its declared range."""
     base, declared = _base(hint), meta.get("range", (None, None, None))
+    if _word_or_number(hint, meta):
+        return ["abc", "1.5", *(str(v) for v in INT_PROBES if _outside(v, declared))]
     if base is int:
         return ["abc", "1.5", *(str(v) for v in INT_PROBES if _outside(v, declared))]
     if base is float:
@@ -98,6 +105,8 @@ def flag_values(hint: typing.Any, meta: dict) -> list[str]:
 def yaml_values(hint: typing.Any, meta: dict) -> list[object]:
     """Bad config-file values: YAML's own wrong types, and the command line's absurd values."""
     base = _base(hint)
+    if _word_or_number(hint, meta):
+        return ["abc", "64", 1.5, [1], *(v for v in INT_PROBES if _outside(v, meta["range"]))]
     if base is bool:
         return ["abc", 2]
     if base is int:
@@ -325,6 +334,10 @@ def cli_error(args: list[str], cwd: Path, capsys, monkeypatch) -> str:
     ("build", {"mode": "bogus"}, "mode (--mode) must be one of pairs, trajectories, got 'bogus'"),
     ("build", {"isolation": "weird"}, "isolation (--isolation) must be one of bwrap, none, got 'weird'"),
     ("build", {"wall_time_s": 1e999}, "wall_time_s (--wall-time) must be a finite number, got inf"),
+    ("build", {"batch_size": "64"}, "batch_size (--batch-size) must be auto or a whole number, got '64' (text; "
+                                    "write it unquoted)"),
+    ("build", {"batch_size": "lots"}, "batch_size (--batch-size) must be auto or a whole number, got 'lots'"),
+    ("build", {"overlap": "maybe"}, "overlap (--overlap) must be one of auto, on, off, got 'maybe'"),
     ("train", {"epochs": "3", "data": "x", "out": "o"}, "epochs (--epochs) must be a number, got '3'"),
     ("refine", {"out": "o", "train": {"lora_r": "16"}}, "train: lora_r (--lora-r) must be a whole number"),
     ("refine", {"out": "o", "eval": {"limit": 5}}, "eval option(s) limit are set by refine itself"),

@@ -71,7 +71,7 @@ def read_lines(path):
 
 def test_resume_after_sigkill(tmp_path):
     """Killed mid-build, on any machine: the scripted server answers the first chunk (2 tasks x 4 samples) and
-    holds every later request until the kill."""
+    holds every later request until the kill, the next chunk being generated ahead (overlap) meanwhile."""
     import threading
 
     from answer_server import answer_server
@@ -109,6 +109,7 @@ def _resume_after_sigkill(tmp_path, url, gate) -> None:
     assert resumed.returncode == 0, resumed.stderr
     stats = json.loads(resumed.stdout)
     assert stats["resumed_samples"] >= len(before)
+    assert stats["generation"]["overlap"] is True  # auto with a server: the kill landed while generating ahead
     after = read_lines(samples_file)
     assert after[: len(before)] == before  # samples completed before the kill are kept byte-identical
     records = [json.loads(line) for line in after]

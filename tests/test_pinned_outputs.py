@@ -68,8 +68,10 @@ def build(capsys, tmp_path, server, *args: str) -> Path:
 
 
 PINNED_BUILDS = {
+    # --batch-size auto: the openai backend's chunk holds all 12 tasks (256 sequences), where 32 made two chunks of
+    # their own seeds (moved on purpose with issue 27)
     "sql-pairs": (["--tasks", "spider-dev", "--limit", "12", "--samples", "4"],
-                  {"build_id": "8b30d0a07c43d83d", "samples": "51a974e9b4b5dd9a", "pairs": "b866a84c0d7d2ef2"}),
+                  {"build_id": "8b30d0a07c43d83d", "samples": "ad0eb10e4f32548c", "pairs": "5394da57356cd6ec"}),
     "python-pairs": (["--tasks", "mbpp", "--limit", "4", "--samples", "3", "--reference-fallback"],
                      {"build_id": "15a8fee7974c86e5", "samples": "5bbaf9152f5aacc0", "pairs": "a3e6410b51e1b9b7"}),
     "sql-trajectories": (["--mode", "trajectories", "--tasks", "spider-dev", "--limit", "8", "--max-rounds", "3",

@@ -7,7 +7,8 @@ import json
 import click
 
 from codelutra_data.builders.build_config import BuildConfig
-from codelutra_data.config import config_option, json_option, load, options
+from codelutra_data.config import load
+from codelutra_data.flags import config_option, json_option, options
 from codelutra_data.trainers.config import TrainConfig
 from codelutra_data.trainers.refine.config import BUILD_FLAGS, TRAIN_FLAGS, RefineConfig
 

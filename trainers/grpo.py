@@ -71,15 +71,13 @@ ACTIVATION_BYTES = 64
 def memory_needed(cfg: TrainConfig, model, longest_prompt: int) -> tuple[int, int, int]:
     """(bytes to generate a step's completions at once, bytes of one training pass, tokens per completion at most):
     the KV cache and last logits of every sequence for generation; activations and completion logits for a pass."""
+    from codelutra_data.models.memory import bytes_per_sequence
+
     c = model.config
     c = getattr(c, "text_config", None) or c
-    heads = c.num_attention_heads
-    kv_heads = getattr(c, "num_key_value_heads", None) or heads
-    head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
     width = next(model.parameters()).element_size()
     tokens = longest_prompt + cfg.turns * cfg.max_completion_length + (cfg.turns - 1) * FEEDBACK_TOKENS
-    sequences = cfg.batch_size * cfg.num_generations
-    generation = sequences * (2 * c.num_hidden_layers * kv_heads * head_dim * width * tokens + 2 * c.vocab_size * 4)
+    generation = cfg.batch_size * cfg.num_generations * bytes_per_sequence(c, tokens, width)
     completion = tokens - longest_prompt
     one_pass = passes_per_step(cfg)[1] * (tokens * c.hidden_size * c.num_hidden_layers * ACTIVATION_BYTES
                                           + 3 * completion * c.vocab_size * 4)
@@ -91,14 +89,11 @@ def check_memory(cfg: TrainConfig, model, tokenizer, rows: list[dict]) -> None:
     or --micro-batch-size (one pass) must not take the machine down."""
     import torch
 
-    from codelutra_data.machine import available_memory
+    from codelutra_data.models.memory import free_memory
 
     longest = max(len(tokenizer(text=row["prompt"])["input_ids"]) for row in rows)
     generation, one_pass, tokens = memory_needed(cfg, model, longest)
-    if torch.cuda.is_available():
-        free, where = torch.cuda.mem_get_info()[0], "free on the GPU"
-    else:
-        free, where = available_memory(), "available"
+    free, where = free_memory(torch.cuda.is_available())
     if free is None:
         return
     gib = 2 ** 30

@@ -2,13 +2,16 @@
 
     python -m codelutra_data.benchmarks.speed.generation                  # the build's shape: 4 tasks x 8 samples
     python -m codelutra_data.benchmarks.speed.generation --prompts 32 --samples 1 --rounds 2
+    python -m codelutra_data.benchmarks.speed.generation --batch-sizes 16,32,64 --backends transformers,ctranslate2
 
 The default shape is what `build` asks for (8 samples per task, 4 tasks per call with batch size 32, Spider
 chat prompts, 128 new tokens at most, T=0.8, top_p 0.95). Backends measured: `transformers` (today's
 reference), `ctranslate2` (float32) and `llamacpp` (llama.cpp's server on the bundled Q4_1 GGUF), each where
 installed. Output tokens are counted with the model's own tokenizer for every backend; the backends take
 turns within each round, so a busy machine slows them alike. Printed: tokens/s per backend and the ratio to
-transformers.
+transformers. `--batch-sizes` measures each backend at several sequences per call (what `--batch-size` sets; the
+prompts per call are that over `--samples`), every size taking its turn in every round: what `--batch-size auto`
+picks for the CPU engines comes from this.
 """
 
 from __future__ import annotations
@@ -36,37 +39,48 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per backend, taking turns")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--backends", default=",".join(ENGINES), help="comma-separated subset")
+    parser.add_argument("--batch-sizes", default="", help="comma-separated sequences per call (default: prompts x "
+                        "samples)")
     args = parser.parse_args()
+    sizes = [int(x) for x in args.batch_sizes.split(",") if x] or [args.prompts * args.samples]
     from transformers import AutoTokenizer
 
     threads = args.threads or default_threads()
-    tasks = load_tasks("spider-dev", "train", args.prompts * args.rounds)
+    per_call = {size: max(1, size // args.samples) for size in sizes}
+    tasks = load_tasks("spider-dev", "train", max(per_call.values()) * args.rounds)
     sampling = SamplingParams(args.temperature, 0.95, args.max_new_tokens, stop=("```",))
     tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m").path)
     count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
 
     names = [b for b in args.backends.split(",") if b in ENGINES
              and (ENGINES[b] is None or importlib.util.find_spec(ENGINES[b]) is not None)]
-    backends = {name: load_backend(name, "smollm2-135m", batch_size=args.prompts * args.samples, threads=threads)
-                for name in names}
+    backends = {name: load_backend(name, "smollm2-135m", batch_size=max(sizes), threads=threads) for name in names}
     try:
         for backend in backends.values():
             backend.generate([prompt_for(tasks[0])], 1, SamplingParams(0.0, 1.0, 4), 0)  # warm up, not timed
-        totals = {name: [0.0, 0] for name in backends}
+        runs = [(name, size) for name in backends for size in sizes]
+        totals = {run: [0.0, 0] for run in runs}
         for r in range(args.rounds):
-            prompts = [prompt_for(t) for t in tasks[r * args.prompts:(r + 1) * args.prompts]]
-            for name, backend in backends.items():
+            for name, size in runs:
+                backend = backends[name]
+                if hasattr(backend, "batch_size"):
+                    backend.batch_size = size
+                prompts = [prompt_for(t) for t in tasks[r * per_call[size]:(r + 1) * per_call[size]]]
                 t0 = time.perf_counter()
                 outputs = backend.generate(prompts, args.samples, sampling, r)
-                totals[name][0] += time.perf_counter() - t0
-                totals[name][1] += sum(count(c.text) for row in outputs for c in row)
-        print(f"{args.prompts} Spider chat prompts x {args.samples} samples per call, {args.max_new_tokens} new tokens "
-              f"max, T={args.temperature}, {threads} thread(s), {args.rounds} rounds taking turns")
-        base = totals["transformers"][1] / totals["transformers"][0] if "transformers" in totals else None
-        for name, (seconds, tokens) in totals.items():
-            rate = tokens / seconds
-            ratio = f", x{rate / base:.2f} transformers" if base else ""
-            print(f"  {name:<13} {backends[name].version}: {rate:.1f} tokens/s ({tokens} tokens in {seconds:.1f} s){ratio}")
+                totals[(name, size)][0] += time.perf_counter() - t0
+                totals[(name, size)][1] += sum(count(c.text) for row in outputs for c in row)
+        print(f"Spider chat prompts x {args.samples} samples, {args.max_new_tokens} new tokens max, "
+              f"T={args.temperature}, {threads} thread(s), {args.rounds} rounds taking turns")
+        for size in sizes:
+            print(f"{size} sequences per call ({per_call[size]} prompts):")
+            base = totals[("transformers", size)] if ("transformers", size) in totals else None
+            for name in backends:
+                seconds, tokens = totals[(name, size)]
+                rate = tokens / seconds
+                ratio = f", x{rate / (base[1] / base[0]):.2f} transformers" if base and name != "transformers" else ""
+                print(f"  {name:<13} {backends[name].version}: {rate:.1f} tokens/s ({tokens} tokens in {seconds:.1f} s)"
+                      f"{ratio}")
     finally:
         for backend in backends.values():
             getattr(backend, "close", lambda: None)()

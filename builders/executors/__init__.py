@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from codelutra_data.builders.executors.base import EXECUTORS, Executor, ExecutorSettings, Item, timed_generation
+from codelutra_data.builders.executors.base import (EXECUTORS, OVERLAP, Executor, ExecutorSettings, Item,
+                                                    generated_chunks, overlap_choice, timed_generation)
 from codelutra_data.builders.executors.local import LocalExecutor
 from codelutra_data.sandboxes.settings import SandboxSettings
 
-__all__ = ["EXECUTORS", "Executor", "ExecutorSettings", "Item", "LocalExecutor", "make_executor", "timed_generation"]
+__all__ = ["EXECUTORS", "OVERLAP", "Executor", "ExecutorSettings", "Item", "LocalExecutor", "generated_chunks",
+           "make_executor", "overlap_choice", "timed_generation"]
 
 
 def make_executor(sandbox: SandboxSettings, where: ExecutorSettings | None = None) -> Executor:

@@ -5,6 +5,8 @@ whether it runs them here (`local.LocalExecutor`) or on a Ray cluster (`ray.RayE
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from abc import ABC, abstractmethod
 from typing import Iterator, Sequence
@@ -16,6 +18,7 @@ from codelutra_data.records import Execution, Task
 from codelutra_data.sandboxes.settings import SandboxSettings
 
 EXECUTORS = ("local", "ray")
+OVERLAP = ("auto", "on", "off")
 Item = tuple[Task, str, "str | None"]  # a task, the key its execution is recorded under, the program (None: none)
 
 
@@ -32,6 +35,11 @@ class ExecutorSettings(Settings):
                             "GPUs, others --threads CPUs).", at_least=1, at_most=10_000)
     sandbox_workers: int | None = setting(None, "ray: sandbox processes across the cluster, split over its nodes.",
                                           shown="each node's CPUs", at_least=1)
+    overlap: str = setting("auto", "Execute chunk k while chunk k+1 generates (a queue of one chunk). The records are "
+                           "the same either way.", choices=OVERLAP,
+                           shown="auto: on where generation does not use this machine's cores (a GPU engine, an "
+                           "openai server, a Ray cluster), off on a CPU-only machine, where taking turns measured "
+                           "faster")
 
     def check(self) -> None:
         if self.executor == "local" and (self.ray_address or self.replicas != 1 or self.sandbox_workers):
@@ -94,3 +102,73 @@ def timed_generation(executor: Executor, backend, works: Sequence[GenerationWork
             return
         timing["generation_s"] += time.monotonic() - t0 - (timing["model_load_s"] - load_before)
         yield item
+
+
+def overlap_choice(asked: str, backend, executor: Executor) -> tuple[bool, str]:
+    """Whether generation runs a chunk ahead of execution, and why: what `--overlap auto` means here."""
+    if asked != "auto":
+        return asked == "on", f"--overlap {asked}"
+    if executor.name == "ray":
+        return True, "auto: a Ray cluster generates on its replicas"
+    if backend.name == "openai":
+        return True, "auto: the openai backend generates on its server"
+    if backend.name in ("vllm", "transformers"):
+        import torch
+
+        if torch.cuda.is_available():
+            return True, f"auto: {backend.name} generates on the GPU"
+    return False, "auto: generation and execution share this machine's CPU cores"
+
+
+_DONE = object()
+
+
+def generated_chunks(executor: Executor, backend, works: Sequence[GenerationWork], timing: dict,
+                     overlap: bool) -> Iterator[tuple[int, list[list[Completion]]]]:
+    """timed_generation, run one chunk ahead in a thread when `overlap`: the caller executes and stores chunk k
+    while chunk k+1 generates. The queue holds one chunk, so at most two are in memory (and lost to a kill);
+    only the caller writes the store. `timing["overlapped_s"]` is the generation time the caller did not wait for."""
+    if not overlap or len(works) < 2:
+        yield from timed_generation(executor, backend, works, timing)
+        return
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in timed_generation(executor, backend, works, timing):
+                while not stop.is_set():
+                    try:
+                        ahead.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it as its own
+            ahead.put((_DONE, exc))
+
+    thread = threading.Thread(target=produce, name="generation", daemon=True)
+    timing.setdefault("overlapped_s", 0.0)
+    waited = 0.0
+    before = timing.get("generation_s", 0.0)
+    thread.start()
+    try:
+        while True:
+            t0 = time.monotonic()
+            item, error = ahead.get()
+            waited += time.monotonic() - t0
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                ahead.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        timing["overlapped_s"] += max(0.0, timing.get("generation_s", 0.0) - before - waited)

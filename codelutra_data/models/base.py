@@ -73,6 +73,12 @@ class Backend(Protocol):
         ...
 
     @classmethod
+    def preferred_batch(cls, engine) -> tuple[int, str]:
+        """What `--batch-size auto` means for this engine here: (sequences per generate call, why), the why
+        recorded in stats and cards."""
+        ...
+
+    @classmethod
     def describe(cls) -> str:
         """What `doctor` says when it is installed (raises ImportError when it cannot run here)."""
         ...

@@ -118,6 +118,10 @@ class CTranslate2Backend(LocalWeights):
         return cls(resolve(spec), batch_size=engine.batch_size, threads=engine.threads)
 
     @classmethod
+    def preferred_batch(cls, engine) -> tuple[int, str]:
+        return 32, "ctranslate2 on CPU: 32 sequences per call measured fastest (benchmarks/speed/generation.py)"
+
+    @classmethod
     def describe(cls) -> str:
         from importlib.metadata import version
 
@@ -129,13 +133,14 @@ class CTranslate2Backend(LocalWeights):
             import ctranslate2
         except ImportError:
             raise UserError("the ctranslate2 backend needs ctranslate2: pip install ctranslate2 (a dependency of codelutra-data: reinstall it)") from None
-        from transformers import AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         self.ref = ref
         self.version = f"ctranslate2 {ctranslate2.__version__} (float32)"
         self.batch_size = max(1, batch_size)
         self.threads = threads or default_threads()
         self.tokenizer = AutoTokenizer.from_pretrained(ref.path)
+        self.config = AutoConfig.from_pretrained(ref.path)
         self.generator = ctranslate2.Generator(str(converted(ref)), device="cpu", compute_type="float32",
                                                intra_threads=self.threads, inter_threads=1)
         ends = {self.tokenizer.eos_token, "<|im_end|>"}
@@ -151,6 +156,14 @@ class CTranslate2Backend(LocalWeights):
         return tuple(sorted(tok for tok, i in vocab.items()
                             if any(s in self.tokenizer.decode([i]) for s in stops)))
 
+    def _fits(self, rendered: list[list[str]], n: int, sampling: SamplingParams) -> int:
+        """Prompts per batch: --batch-size sequences, fewer where memory would not hold them (float32 KV cache)."""
+        from codelutra_data.models.memory import sequences_that_fit
+
+        longest = max(len(r) for r in rendered)
+        fit = sequences_that_fit(self.config, longest + sampling.max_new_tokens, 4)
+        return max(1, min(self.batch_size, fit or self.batch_size) // max(1, n))
+
     def _render(self, messages: list[Message]) -> list[str]:
         if messages and messages[-1]["role"] == "assistant":
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
@@ -164,8 +177,7 @@ class CTranslate2Backend(LocalWeights):
 
         greedy = sampling.temperature <= 0
         options = dict(max_length=sampling.max_new_tokens, include_prompt_in_result=False, return_end_token=True,
-                       end_token=self.end_tokens + list(self._stop_tokens(tuple(sampling.stop))),
-                       max_batch_size=max(1, self.batch_size // max(1, n)))
+                       end_token=self.end_tokens + list(self._stop_tokens(tuple(sampling.stop))))
         if greedy:
             options.update(sampling_topk=1)
         else:
@@ -173,6 +185,7 @@ class CTranslate2Backend(LocalWeights):
                            num_hypotheses=n)
         ctranslate2.set_random_seed(seed)
         rendered = [self._render(p) for p in prompts]
+        options.update(max_batch_size=self._fits(rendered, n, sampling))
         shared = shared_prefix(rendered)
         if shared >= 16:
             # A chunk's prompts usually share the system prompt and the schema (hundreds of tokens): that prefix

@@ -31,7 +31,11 @@ class EngineSettings(Settings):
                                   shown="OMP_NUM_THREADS, else the cores this process may use", at_least=1,
                                   at_most=4096)
     tensor_parallel_size: int = setting(1, "vllm backend: GPUs per model.", at_least=1, at_most=1024)
-    batch_size: int = setting(32, "Sequences generated per batch.", at_least=1, at_most=65536)
+    batch_size: int | str = setting("auto", "Sequences generated per call: the chunk the run store keeps and a kill "
+                                    "may lose. A seeded engine's samples repeat at the same size.",
+                                    shown="auto: what the engine wants (32 on CPU, 512 transformers on a GPU, 1024 "
+                                    "vllm, 4 x 8 x --concurrency openai)", choices=("auto",), at_least=1,
+                                    at_most=65536)
 
     def check(self) -> None:
         if self.backend == "openai" and not self.base_url:
@@ -46,7 +50,16 @@ def load_backend(name: str, model_spec: str, **engine: object) -> Backend:
     settings_ = EngineSettings(backend=name, **engine)
     settings_.validate()
     cls = backend_class(name)
-    return cls.load(model_spec, dataclasses.replace(settings_, backend=cls.name))
+    return cls.load(model_spec, resolved(dataclasses.replace(settings_, backend=cls.name), cls)[0])
+
+
+def resolved(engine: EngineSettings, cls: type) -> tuple[EngineSettings, dict]:
+    """The engine with `--batch-size auto` replaced by the backend's own size here, and what was asked, used and
+    why (stats and cards record it)."""
+    if engine.batch_size != "auto":
+        return engine, {"asked": engine.batch_size, "used": engine.batch_size, "why": "--batch-size"}
+    size, why = cls.preferred_batch(engine)
+    return dataclasses.replace(engine, batch_size=size), {"asked": "auto", "used": size, "why": why}
 
 
 class LazyBackend:
@@ -54,8 +67,8 @@ class LazyBackend:
     stored never loads it. Its name and model reference (which key every sample) are known up front."""
 
     def __init__(self, model_spec: str, engine: EngineSettings, timing: dict | None = None):
-        self.cls = backend_class(engine.backend)  # `auto` is resolved here, once
-        self.engine = engine if engine.backend == self.cls.name else dataclasses.replace(engine, backend=self.cls.name)
+        self.cls = backend_class(engine.backend)  # `auto` (backend and batch size) is resolved here, once
+        self.engine, self.batch = resolved(dataclasses.replace(engine, backend=self.cls.name), self.cls)
         self.name: str = self.cls.name
         self.model_spec = model_spec
         self.ref = self.cls.model_ref(model_spec, self.engine)
@@ -112,4 +125,6 @@ def generation_stats(backends: list[LazyBackend], rows: list[dict], generation_s
         "tokens_generated": made["tokens"],
         "tokens_per_s": round(made["tokens"] / generation_s, 1) if made["tokens"] and generation_s > 0 else None,
         "finished_by_length": made["finished_by_length"],
+        "batch_size": backends[0].batch["used"],
+        "batch_size_chosen": backends[0].batch["why"],
     }

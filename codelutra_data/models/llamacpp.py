@@ -147,6 +147,10 @@ class LlamaCppBackend:
         return cls(spec, batch_size=engine.batch_size, threads=engine.threads)
 
     @classmethod
+    def preferred_batch(cls, engine) -> tuple[int, str]:
+        return 32, "llamacpp on CPU: 32 sequences per call over its 16 slots"
+
+    @classmethod
     def describe(cls) -> str:
         from importlib.metadata import version
 

@@ -61,6 +61,10 @@ def _cut_fenced(content: str) -> str:
     return text if end < 0 else text[:end + 3]
 
 
+PROMPTS_PER_SLOT = 4  # a chunk keeps every request slot busy for several requests, so slow answers overlap
+MAX_BATCH = 4096
+
+
 class OpenAIBackend:
     name = "openai"
     seeded = False  # up to the server: batching changes numerics
@@ -75,6 +79,12 @@ class OpenAIBackend:
     def load(cls, spec: str, engine) -> "OpenAIBackend":
         return cls(spec, ServerOptions(engine.base_url, engine.api_key_env, engine.concurrency,
                                        engine.request_timeout_s))
+
+    @classmethod
+    def preferred_batch(cls, engine) -> tuple[int, str]:
+        size = min(MAX_BATCH, max(32, PROMPTS_PER_SLOT * 8 * engine.concurrency))
+        return size, (f"openai: {PROMPTS_PER_SLOT} prompts x 8 samples per request slot x --concurrency "
+                      f"{engine.concurrency} = {size} sequences per call (at most {MAX_BATCH}: what a kill may lose)")
 
     @classmethod
     def describe(cls) -> str:

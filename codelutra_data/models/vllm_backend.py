@@ -14,6 +14,9 @@ from codelutra_data.models.spec import ModelRef, resolve
 from codelutra_data.records import Message
 
 
+BATCH = 1024
+
+
 class VLLMBackend(LocalWeights):
     name = "vllm"
     seeded = False  # per-request seeds, but numerics follow the batch a request lands in
@@ -23,6 +26,11 @@ class VLLMBackend(LocalWeights):
     @classmethod
     def load(cls, spec: str, engine) -> "VLLMBackend":
         return cls(resolve(spec), tensor_parallel_size=engine.tensor_parallel_size)
+
+    @classmethod
+    def preferred_batch(cls, engine) -> tuple[int, str]:
+        return BATCH, ("vllm: 1024 sequences per call keep its scheduler full (it admits what its KV cache holds); "
+                       "a kill loses at most one call")
 
     @classmethod
     def describe(cls) -> str:
