@@ -94,6 +94,9 @@ def test_build_and_eval_with_the_vllm_backend(tmp_path):
     assert all(s["backend_version"].startswith("vllm ") and s["finish_reason"] in ("stop", "length")
                and 1 <= s["tokens"] <= 48 for s in samples)
     assert "vllm" in (release / "README.md").read_text()
+    # --batch-size auto: vLLM's large chunk (every task in one call here), and execution taking turns on a CPU
+    assert "- batches: 1024 sequences per generate call (vllm:" in (release / "README.md").read_text()
+    assert "took turns with generation" in (release / "README.md").read_text()
     evaluation = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", "spider-dev",
                                  "--limit", "3", "--model", "smollm2-135m", "--json", *common], cwd=tmp_path,
                                 capture_output=True, text=True, env=ENV, timeout=1200)
