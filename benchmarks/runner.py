@@ -196,7 +196,7 @@ def _generate(cfg: EvalConfig, suite: Suite, progress: Progress | None, executor
                               memory, timeouts, timing, chunk_done, overlap)
     samples = {t.task_id: [Sample.from_dict(memory.samples.get(k)) for k in keys[t.task_id]] for t in suite.tasks}
     executions = [Execution.from_dict(memory.executions.get(k)) for t in suite.tasks for k in keys[t.task_id]]
-    engine = {**generation_stats([backend], [], timing.get("generation_s", 0.0)), "overlap": overlap,
+    engine = {**generation_stats([backend], set(), timing.get("generation_s", 0.0)), "overlap": overlap,
               "overlap_chosen": why}
     return ({t: [s.code for s in rows] for t, rows in samples.items()}, executions,
             {"sampling": sampling.to_dict(), "raw": {t: [s.raw_output for s in rows] for t, rows in samples.items()},

@@ -32,6 +32,20 @@ class BuildResult:
 
 
 @dataclass
+class _Tally:
+    """What the stats say about every sample, counted in one pass instead of holding the samples."""
+
+    samples: int = 0
+    statuses: Counter = dataclasses.field(default_factory=Counter)
+    versions: set = dataclasses.field(default_factory=set)
+
+    def add(self, sample: Sample, execution: Execution) -> None:
+        self.samples += 1
+        self.statuses[execution.status] += 1
+        self.versions.add(sample.backend_version)
+
+
+@dataclass
 class _Prepared:
     """What both modes start from: checked tasks, their time limits, the open sandboxes and the run store."""
 
@@ -135,16 +149,16 @@ def _prepare(cfg: BuildConfig, on_start=None) -> _Prepared:
                      timeouts, store, build_id, timing, contamination, overlap)
 
 
-def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: int, t_start: float) -> dict:
-    statuses = Counter(r["status"] for r in rows)
+def _common_stats(p: _Prepared, tally: _Tally, sandbox_name: str, resumed: int, t_start: float) -> dict:
+    statuses = tally.statuses
     timing = p.timing
     timing["total_s"] = time.monotonic() - t_start
     # overlapped generation ran while execution did: counted once in the total, so added back here
     timing["bookkeeping_s"] = (timing["total_s"] + 2 * timing.get("overlapped_s", 0.0)
                                - sum(v for k, v in timing.items() if k != "total_s"))
     return {
-        "tasks": len(p.tasks), "samples": len(rows),
-        "pass_rate": statuses.get("passed", 0) / len(rows) if rows else 0.0,
+        "tasks": len(p.tasks), "samples": tally.samples,
+        "pass_rate": statuses.get("passed", 0) / tally.samples if tally.samples else 0.0,
         "status_histogram": dict(sorted(statuses.items())),
         "resumed_samples": resumed,
         "reference_pass_rate": round(p.references.pass_rate, 4),
@@ -154,12 +168,22 @@ def _common_stats(p: _Prepared, rows: list[dict], sandbox_name: str, resumed: in
         "sandbox": sandbox_name,
         "timing": {k: round(v, 2) for k, v in timing.items()},
         "cpu": cpu_name(), "threads": p.cfg.engine.threads or default_threads(), "executor": p.executor.describe(),
-        "generation": {**generation_stats(p.backends, rows, timing["generation_s"]),
+        "generation": {**generation_stats(p.backends, tally.versions, timing["generation_s"]),
                        "overlap": p.overlap[0], "overlap_chosen": p.overlap[1]},
     }
 
 
-def _write(p: _Prepared, tables: dict[str, list[dict]], stats: dict, limits: dict) -> BuildResult:
+def _stored(p: _Prepared, key: str) -> tuple[Sample, Execution]:
+    return Sample.from_dict(p.store.samples.get(key)), Execution.from_dict(p.store.executions.get(key))
+
+
+def _samples_table(p: _Prepared, keys: list[tuple[Task, str]]) -> release.Streamed:
+    """The release's `samples` table, read from the run store as it is written: a build holds its keys, never
+    every sample."""
+    return release.Streamed(lambda: (release.sample_row(task, *_stored(p, key)) for task, key in keys))
+
+
+def _write(p: _Prepared, tables: dict[str, list[dict] | release.Streamed], stats: dict, limits: dict) -> BuildResult:
     release.write_release(p.release_dir, name=p.name, version=p.version, build_id=p.build_id, config=p.cfg,
                           model=p.backend.ref, tables=tables, stats=stats, limits=limits)
     return BuildResult(p.release_dir, stats)
@@ -179,26 +203,25 @@ def _build_pairs(p: _Prepared, progress, t_start: float) -> BuildResult:
     keys = sample_and_execute(p.executor, p.backend, p.tasks, cfg.samples, sampling, cfg.seed, cfg.engine.batch_size,
                               store, p.timeouts, p.timing, chunk_done, p.overlap[0])
     sandbox_name, limits = p.executor.sandbox_info(p.domain)
-    pairs, reasons, rows = [], Counter(), []
+    pairs, reasons, tally = [], Counter(), _Tally()
     opts = PairOptions(cfg.pairs_per_task, cfg.seed, cfg.reference_fallback, cfg.include_timeouts)
-    for task in p.tasks:
-        results = []
-        for k in keys[task.task_id]:
-            s, e = Sample.from_dict(store.samples.get(k)), Execution.from_dict(store.executions.get(k))
-            results.append((s, e))
-            rows.append(release.sample_row(task, s, e))
+    for task in p.tasks:  # one task's samples in memory at a time
+        results = [_stored(p, k) for k in keys[task.task_id]]
+        for s, e in results:
+            tally.add(s, e)
         task_pairs, reason = make_pairs(task, results, opts, p.build_id, p.backend.ref.model_id)
         pairs.extend(task_pairs)
         if reason:
             reasons[reason] += 1
-    stats = _common_stats(p, rows, sandbox_name, len(rows) - generated[0], t_start)
+    stats = _common_stats(p, tally, sandbox_name, tally.samples - generated[0], t_start)
     stats.update({
         "pairs": len(pairs),
         "tasks_without_pairs": {r: reasons.get(r, 0) for r in REASONS},
         "chosen_origin": dict(Counter(x.chosen_origin for x in pairs)),
         "splits": dict(Counter(x.split for x in pairs)),
     })
-    return _write(p, {"pairs": [x.to_dict() for x in pairs], "samples": rows}, stats, limits)
+    samples = _samples_table(p, [(task, k) for task in p.tasks for k in keys[task.task_id]])
+    return _write(p, {"pairs": [x.to_dict() for x in pairs], "samples": samples}, stats, limits)
 
 
 def _build_trajectories(p: _Prepared, progress, t_start: float) -> BuildResult:
@@ -222,14 +245,15 @@ def _build_trajectories(p: _Prepared, progress, t_start: float) -> BuildResult:
     focal_options = FocalOptions(rejected=cfg.rejected, seed=cfg.seed, max_error_lines=cfg.max_error_lines,
                                  max_tokens=cfg.max_pair_tokens, include_timeouts=cfg.include_timeouts)
     pairs, reasons = focal_pairs(by_id, trajectories, focal_options, p.build_id, p.backend.ref.model_id, count_tokens)
-    rows = [release.sample_row(by_id[t.task_id], Sample.from_dict(store.samples.get(r["sample_id"])),
-                               Execution.from_dict(store.executions.get(r["sample_id"])))
-            for t in trajectories for r in t.rounds]
+    keys = [(by_id[t.task_id], r["sample_id"]) for t in trajectories for r in t.rounds]
+    tally = _Tally()
+    for _, key in keys:
+        tally.add(*_stored(p, key))
     sft = [{"messages": sft_messages(by_id[t.task_id], t), "task_id": t.task_id, "trajectory_id": t.trajectory_id,
             "source": t.source, "domain": t.domain, "split": t.split, "solved_round": t.solved_round,
             "model": t.model, "reviser": t.reviser, "build_id": t.build_id}
            for t in trajectories if t.solved]
-    stats = _common_stats(p, rows, sandbox_name, resumed_samples, t_start)
+    stats = _common_stats(p, tally, sandbox_name, resumed_samples, t_start)
     stats.update(trajectory_stats(trajectories, cfg.max_rounds))
     filters = {k: reasons[k] for k in ("no_error_lines", "comments_or_blank_only", "too_many_error_lines",
                                        "too_long", "same_structure", "cosmetic_only")}
@@ -240,10 +264,10 @@ def _build_trajectories(p: _Prepared, progress, t_start: float) -> BuildResult:
         "sft_conversations": len(sft),
         "filters": filters,
         "trajectories_without_pairs": {k: v for k, v in reasons.items() if k not in filters},
-        "samples_per_task": round(len(rows) / (len(p.tasks) or 1), 3),
+        "samples_per_task": round(tally.samples / (len(p.tasks) or 1), 3),
         "splits": dict(Counter(x.split for x in pairs)),
         "reviser": (p.reviser or p.backend).ref.model_id,
     })
     tables = {"focal_pairs": [x.to_dict() for x in pairs], "trajectories": [t.to_dict() for t in trajectories],
-              "sft": sft, "samples": rows}
+              "sft": sft, "samples": _samples_table(p, keys)}
     return _write(p, tables, stats, limits)

@@ -178,3 +178,20 @@ def test_a_call_is_split_to_what_memory_holds(monkeypatch):
     assert [len(row) for row in out] == [2, 2, 2]
     greedy = backend.generate(prompts[:1], 2, SamplingParams(temperature=0.0, max_new_tokens=4), seed=0)
     assert calls[2:] == [1] and greedy[0][0] == greedy[0][1]  # greedy: one sequence, copied (it repeats anyway)
+
+
+def test_a_streamed_samples_table_reads_as_a_held_one(capsys, tmp_path, server, monkeypatch):
+    """The release's samples are streamed from the run store a row group at a time: with groups of 5 rows the
+    release is the same, digest for digest, as with the default groups, and its files hold many row groups."""
+    import pyarrow.parquet as pq
+
+    from codelutra_data.builders.release import write
+
+    args = ["--tasks", "spider-dev", "--limit", "6", "--samples", "4", "--batch-size", "8"]
+    whole, _ = build(capsys, tmp_path / "whole", server, *args)
+    monkeypatch.setattr(write, "ROWS_PER_GROUP", 5)
+    grouped, _ = build(capsys, tmp_path / "grouped", server, *args)
+    assert release_digests(grouped) == release_digests(whole)
+    files = sorted((grouped / "samples").glob("*.parquet"))
+    assert pq.ParquetFile(files[0]).metadata.num_row_groups == 5  # 24 rows
+    assert pq.read_schema(files[0]) == pq.read_schema(sorted((whole / "samples").glob("*.parquet"))[0])

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 import yaml
 
@@ -92,6 +94,63 @@ CONFIG_TEXT = {
 }
 
 
+ROWS_PER_GROUP = 5_000  # a streamed table is converted and written this many rows at a time
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A table too big to hold (every sample of a build): `rows()` yields it afresh, read from the run store,
+    once to learn its schema and once to write it, a row group at a time."""
+
+    rows: Callable[[], Iterable[dict]]
+
+
+def _null_lists_as_int(schema):
+    """An all-empty list column has no element type: say int64 (as every release has)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, pa.list_(pa.int64())) if pa.types.is_list(f.type) and
+                      pa.types.is_null(f.type.value_type) else f for f in schema])
+
+
+def _batches(rows: Iterable[dict]) -> Iterable[tuple[str, list[dict]]]:
+    """(split, rows) groups of at most ROWS_PER_GROUP rows, in order."""
+    pending: dict[str, list[dict]] = {}
+    for row in rows:
+        batch = pending.setdefault(row["split"], [])
+        batch.append(row)
+        if len(batch) >= ROWS_PER_GROUP:
+            yield row["split"], pending.pop(row["split"])
+    yield from pending.items()
+
+
+def _write_streamed(table: Streamed, folder: Path, build_id: str) -> tuple[dict[str, int], dict | None]:
+    """Write a streamed table as one parquet file per split; (rows per split, its first row). The schema is what
+    the whole table would infer (each batch's, unified), so a streamed release reads as a held one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schemas = [pa.Table.from_pylist(batch).schema for _, batch in _batches(table.rows())]
+    if not schemas:
+        return {}, None
+    schema = _null_lists_as_int(pa.unify_schemas(schemas, promote_options="permissive"))
+    writers: dict[str, pq.ParquetWriter] = {}
+    counts: dict[str, int] = {}
+    first = None
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for split, batch in _batches(table.rows()):
+            first = first or batch[0]
+            if split not in writers:
+                writers[split] = pq.ParquetWriter(folder / f"{split}-{build_id}.parquet", schema)
+            writers[split].write_table(pa.Table.from_pylist(batch, schema=schema))
+            counts[split] = counts.get(split, 0) + len(batch)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return counts, first
+
+
 def _write_parquet(rows: list[dict], path: Path, schema=None) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -134,7 +193,7 @@ def card_metadata(name: str, config, splits: dict[str, list[str]], n_rows: int, 
 
 
 def write_release(release_dir: Path, *, name: str, version: str, build_id: str, config, model,
-                  tables: dict[str, list[dict]], stats: dict, limits: dict) -> Path:
+                  tables: dict[str, list[dict] | Streamed], stats: dict, limits: dict) -> Path:
     """Write every table (config name -> rows, each row with its `split`) as parquet per split, the card and
     build_config.yaml, all under a temporary name renamed into place. Every table gets its config even with no
     rows (an empty file with the schema), so a release's shape never depends on what the model sampled, and
@@ -143,11 +202,18 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
         raise UserError(f"release {release_dir} already exists and is never overwritten")
     with atomic_directory(release_dir) as tmp:
         by_split: dict[str, dict[str, list[dict]]] = {}
+        counts: dict[str, dict[str, int]] = {}
+        first_rows: dict[str, dict | None] = {}
         for cfg_name, rows in tables.items():
+            if isinstance(rows, Streamed):
+                counts[cfg_name], first_rows[cfg_name] = _write_streamed(rows, tmp / cfg_name, build_id)
+                continue
             by_split[cfg_name] = {}
             for row in rows:
                 by_split[cfg_name].setdefault(row["split"], []).append(row)
-        splits_made = sorted({s for v in by_split.values() for s in v}) or ["train"]
+            first_rows[cfg_name] = rows[0] if rows else None
+        splits_made = sorted({s for v in by_split.values() for s in v} | {s for v in counts.values() for s in v}) \
+            or ["train"]
         for cfg_name in SCHEMAS:  # a table that came out empty keeps its place and schema, one file per split
             if cfg_name in by_split and not by_split[cfg_name]:
                 by_split[cfg_name] = {s: [] for s in splits_made}
@@ -155,26 +221,28 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
             schema = SCHEMAS[cfg_name]() if cfg_name in SCHEMAS else None
             for split, rows in splits.items():
                 _write_parquet(rows, tmp / cfg_name / f"{split}-{build_id}.parquet", schema=schema)
+            counts[cfg_name] = {split: len(rows) for split, rows in splits.items()}
+        counts = {k: counts[k] for k in tables}  # the tables' own order: the card lists them so
         full_config = {**config.relevant(), "name": name, "version": version}
         build_info = {"build_id": build_id, "codelutra_data_version": __version__,
                       "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       "model": dataclasses.asdict(model), "sandbox_limits": limits, "stats": stats,
                       "config": full_config}
         (tmp / "build_config.yaml").write_text(yaml.safe_dump(build_info, sort_keys=False, allow_unicode=True))
-        sample_rows = tables.get("samples", [])
-        domain = sample_rows[0]["domain"] if sample_rows else "sql"
-        first_table = next(iter(tables.values()))
-        metadata = card_metadata(name, config, {k: sorted(v) for k, v in by_split.items()}, len(first_table),
-                                 build_id, domain)
+        sample_row_ = first_rows.get("samples")
+        domain = sample_row_["domain"] if sample_row_ else "sql"
+        first_table = next(iter(tables))
+        metadata = card_metadata(name, config, {k: sorted(v) for k, v in counts.items()},
+                                 sum(counts[first_table].values()), build_id, domain)
         context = {"name": name, "version": version, "config": full_config, "model": dataclasses.asdict(model),
                    "stats": stats, "limits": limits, "build_id": build_id, "created": build_info["created"],
-                   "source_license": source_license(config.tasks, sample_rows[0]["source"] if sample_rows else None),
+                   "source_license": source_license(config.tasks, sample_row_["source"] if sample_row_ else None),
                    "domain": domain, "mode": full_config.get("mode", "pairs"),
                    "empty_gold": bundled_summary(config.tasks).get("empty_gold_by_db", {}),
-                   "counts": {k: {s: len(r) for s, r in v.items()} for k, v in by_split.items()},
-                   "config_text": {k: CONFIG_TEXT.get(k, "") for k in by_split},
+                   "counts": counts,
+                   "config_text": {k: CONFIG_TEXT.get(k, "") for k in counts},
                    "default_config": metadata["configs"][0]["config_name"],
-                   "empty_configs": [k for k, v in by_split.items() if not any(v.values())],
+                   "empty_configs": [k for k, v in counts.items() if not any(v.values())],
                    "tool_version": __version__}
         (tmp / "README.md").write_text(card(metadata, render("dataset_card.md.j2", **context)), encoding="utf-8")
     return release_dir

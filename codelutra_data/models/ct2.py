@@ -128,7 +128,11 @@ class CTranslate2Backend(LocalWeights):
         return (f"ctranslate2 {version('ctranslate2')}, CPU float32: greedy output identical to transformers; "
                 f"sampling is not reproducible from the seed")
 
-    def __init__(self, ref: ModelRef, batch_size: int = 32, threads: int | None = None):
+    def __init__(self, ref: ModelRef, batch_size: int = 32, threads: int | None = None,
+                 compute_type: str = "float32", inter_threads: int = 1):
+        """`compute_type` other than float32 (int8, int16: weights quantized on load) and `inter_threads` (batches
+        run in parallel, each on threads / inter_threads cores) are what benchmarks/speed/generation.py measures;
+        builds run float32 on one batch at a time (exact)."""
         try:
             import ctranslate2
         except ImportError:
@@ -136,13 +140,16 @@ class CTranslate2Backend(LocalWeights):
         from transformers import AutoConfig, AutoTokenizer
 
         self.ref = ref
-        self.version = f"ctranslate2 {ctranslate2.__version__} (float32)"
+        self.version = f"ctranslate2 {ctranslate2.__version__} ({compute_type})" + (
+            f", {inter_threads} parallel batches" if inter_threads > 1 else "")
         self.batch_size = max(1, batch_size)
         self.threads = threads or default_threads()
+        self.inter_threads = max(1, inter_threads)
         self.tokenizer = AutoTokenizer.from_pretrained(ref.path)
         self.config = AutoConfig.from_pretrained(ref.path)
-        self.generator = ctranslate2.Generator(str(converted(ref)), device="cpu", compute_type="float32",
-                                               intra_threads=self.threads, inter_threads=1)
+        self.generator = ctranslate2.Generator(str(converted(ref)), device="cpu", compute_type=compute_type,
+                                               intra_threads=max(1, self.threads // self.inter_threads),
+                                               inter_threads=self.inter_threads)
         ends = {self.tokenizer.eos_token, "<|im_end|>"}
         self.end_tokens = sorted(t for t in ends if t and self.tokenizer.convert_tokens_to_ids(t) is not None)
 
@@ -162,7 +169,8 @@ class CTranslate2Backend(LocalWeights):
 
         longest = max(len(r) for r in rendered)
         fit = sequences_that_fit(self.config, longest + sampling.max_new_tokens, 4)
-        return max(1, min(self.batch_size, fit or self.batch_size) // max(1, n))
+        per_batch = max(1, min(self.batch_size, fit or self.batch_size) // max(1, n))
+        return min(per_batch, -(-len(rendered) // self.inter_threads))  # one batch per parallel worker at least
 
     def _render(self, messages: list[Message]) -> list[str]:
         if messages and messages[-1]["role"] == "assistant":

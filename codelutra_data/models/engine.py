@@ -112,11 +112,12 @@ class LazyBackend:
             self.generated["finished_by_length"] += c.finish_reason == "length"
 
 
-def generation_stats(backends: list[LazyBackend], rows: list[dict], generation_s: float) -> dict:
-    """What the build's stats and card say about generation: the engine, whether its sampling repeats under
-    the seed, and the tokens/s of this run (none when every sample was resumed from the store)."""
+def generation_stats(backends: list[LazyBackend], versions: set[str], generation_s: float) -> dict:
+    """What the build's stats and card say about generation: the engine (with `versions`, the engines that made
+    samples resumed from the store), whether its sampling repeats under the seed, and the tokens/s of this run
+    (none when every sample was resumed)."""
     made = {k: sum(b.generated[k] for b in backends) for k in backends[0].generated}
-    engines = sorted({b.version for b in backends if b.loaded} | {r.get("backend_version", "") for r in rows} - {""})
+    engines = sorted({b.version for b in backends if b.loaded} | set(versions) - {""})
     return {
         "engine": ", ".join(engines) or backends[0].name,
         "exactness": backends[0].cls.exactness,
