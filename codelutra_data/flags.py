@@ -84,7 +84,8 @@ def options(cls: type[Settings], *, only: tuple[str, ...] | None = None, flags: 
         shown = meta["shown"] if meta["shown"] is not None else _shown(default)
         text = label + meta["help"] + (f" [{shown}]" if shown else "")
         hint = hints[name]
-        if hint is bool:
+        if hint is bool or (typing.get_origin(hint) in (typing.Union, types.UnionType)
+                            and set(typing.get_args(hint)) == {bool, type(None)}):
             if meta["negatable"]:
                 decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
                 decorators.append(click.option(*decls, param, default=None, help=text))

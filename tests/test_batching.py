@@ -195,3 +195,43 @@ def test_a_streamed_samples_table_reads_as_a_held_one(capsys, tmp_path, server, 
     files = sorted((grouped / "samples").glob("*.parquet"))
     assert pq.ParquetFile(files[0]).metadata.num_row_groups == 5  # 24 rows
     assert pq.read_schema(files[0]) == pq.read_schema(sorted((whole / "samples").glob("*.parquet"))[0])
+
+
+def test_the_gpu_script_refuses_in_one_line_without_a_gpu(capsys, tmp_path):
+    import torch
+
+    from codelutra_data.benchmarks.speed import gpu
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script would measure it")
+    assert gpu.main(["--out", str(tmp_path / "speed")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CUDA GPU" in err[0] and not (tmp_path / "speed").exists()
+    assert gpu.main(["--out", str(tmp_path / "speed"), "--batch-sizes", "64,0"]) == 2
+    assert "--batch-sizes" in capsys.readouterr().err
+
+
+def test_speed_measurement_takes_turns_on_prompts_of_its_own():
+    """The loop both speed scripts share, on the real bundled model: every backend and size measured in every
+    round, each (round, size) on prompts no other call of that round or size got."""
+    from codelutra_data.benchmarks.speed.generation import measure
+    from codelutra_data.builders.tasks import load_tasks
+    from codelutra_data.models.base import SamplingParams
+    from codelutra_data.models.engine import load_backend
+
+    class Recording:
+        def __init__(self, inner):
+            self.inner, self.version, self.calls = inner, inner.version, []
+
+        def generate(self, prompts, n, sampling, seed):
+            self.calls.append([json.dumps(p) for p in prompts])
+            return self.inner.generate(prompts, n, sampling, seed)
+
+    backend = Recording(load_backend("transformers", "smollm2-135m", threads=1))
+    totals = measure({"transformers": backend}, load_tasks("spider-dev", "train", 10), [2, 4], 2,
+                     SamplingParams(0.8, 0.95, 4), 2, len)
+    assert set(totals) == {("transformers", 2), ("transformers", 4)}
+    assert all(seconds > 0 and chars > 0 for seconds, chars in totals.values())
+    assert [len(c) for c in backend.calls] == [1, 2, 1, 2]
+    seen = [p for call in backend.calls for p in call]
+    assert len(seen) == len(set(seen)) == 6

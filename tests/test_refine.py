@@ -136,6 +136,11 @@ def _two_iterations(tmp_path, hub, env, url, gate) -> None:
         assert json.loads((models / f"loop-it{t}" / "train_report.json").read_text())["data"]["version"] == f"0.{t}.0"
         assert set(it["eval"]) == {"validation", "test"} and it["train"]["steps"] == 1
     assert state["iterations"][2]["model_sampled"] == str(models / "loop-it1")  # iteration 2 samples iteration 1
+    from codelutra_data.benchmarks.speed.gpu import stage_rows
+
+    timed = {(r["iteration"], r["stage"]) for r in stage_rows(state)}  # what benchmarks/speed/gpu.py prints
+    assert timed >= {("base model", "eval"), ("iteration 1", "build"), ("iteration 1", "  generation"),
+                     ("iteration 1", "  execution"), ("iteration 1", "train"), ("iteration 2", "eval")}
     # each iteration's release is a version on the Hub, pushed once (the resumed runs did not push again)
     tags = hub.refs("alice/loop")["tags"]
     assert set(tags) == {"v0.1.0", "v0.2.0"} and len(hub.commits("alice/loop")) == 3

@@ -42,7 +42,10 @@ class TrainConfig(Settings):
     epochs: float = setting(3.0, "Passes over the data.", above=0, at_most=10_000)
     max_steps: int = setting(-1, "Stop after N optimizer steps (overrides --epochs).", shown="", at_least=-1,
                              at_most=10**8)
-    batch_size: int = setting(4, "Pairs per device step.", at_least=1, at_most=65536)
+    batch_size: int | str = setting("auto", "Pairs per device step (grpo: prompts per step).",
+                                    shown="auto: 4 on a CPU (and for grpo); on a GPU the most of 32 a step holds, "
+                                    "gradient accumulation making up 32 an update", choices=("auto",), at_least=1,
+                                    at_most=65536)
     gradient_accumulation_steps: int = setting(1, "Steps whose gradients add up to one update.", at_least=1,
                                                at_most=65536)
     max_length: int = setting(2048, "Tokens per prompt+completion; longer pairs are truncated, pairs whose prompt "
@@ -51,8 +54,10 @@ class TrainConfig(Settings):
                                   at_most=1)
     lr_scheduler: str = setting("cosine", "Learning-rate schedule (transformers' names).", choices=SCHEDULERS)
     weight_decay: float = setting(0.0, "AdamW weight decay.", option=False, at_least=0)
-    gradient_checkpointing: bool = setting(False, "Less memory, about a third slower.", negatable=True)
-    precompute_ref: bool = setting(False, "Compute reference log-probs once before training.", negatable=True)
+    gradient_checkpointing: bool | None = setting(None, "Less memory, about a third slower.", negatable=True,
+                                                  shown="auto: only where one pair a step would not fit (GPU)")
+    precompute_ref: bool | None = setting(None, "Compute reference log-probs once before training (frees the "
+                                          "reference model).", negatable=True, shown="auto: on a GPU")
     seed: int = setting(0, "Seed for data order and initialisation.", at_least=0, at_most=MAX_SEED)
     logging_steps: int = setting(1, "Log every N steps.", option=False, at_least=1)
     # LoRA (peft); the output is the adapter unless `merge` is set.

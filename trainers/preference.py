@@ -18,7 +18,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str) -> dict[str, Any]:
     # TRL turns activation (gradient) checkpointing on by default: a third slower; ours is off unless asked.
     # transformers renamed the argument (gradient_ -> activation_checkpointing); vLLM environments pin older.
     return dict(bf16=bf16, dataloader_pin_memory=torch.cuda.is_available(),
-                **{_checkpointing_argument(): cfg.gradient_checkpointing},
+                **{_checkpointing_argument(): bool(cfg.gradient_checkpointing)},
         output_dir=output_dir, learning_rate=cfg.lr, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.lr_scheduler, weight_decay=cfg.weight_decay,
@@ -42,7 +42,7 @@ def dpo_config(cfg: TrainConfig, output_dir: str, loss_type: list[str], loss_wei
 
     return DPOConfig(**training_arguments(cfg, output_dir), beta=cfg.beta, loss_type=loss_type,
                      loss_weights=loss_weights, truncation_mode="keep_start",
-                     precompute_ref_log_probs=cfg.precompute_ref, remove_unused_columns=not keep_columns)
+                     precompute_ref_log_probs=bool(cfg.precompute_ref), remove_unused_columns=not keep_columns)
 
 
 def pair_dataset(rows: list[dict]):

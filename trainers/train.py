@@ -49,6 +49,9 @@ def load_model(path: str):
     return model, tokenizer
 
 
+LORA_SHARE = 0.02  # of the parameters a LoRA adapter trains, at most, for the memory estimate
+
+
 def lora_config(cfg: TrainConfig):
     from peft import LoraConfig
 
@@ -137,6 +140,7 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
         raise UserError("training needs TRL and peft: pip install 'codelutra-data[train]'") from None
     from codelutra_data.models.spec import resolve
     from codelutra_data.trainers.data import check_columns, load_pairs
+    from codelutra_data.trainers.device import Device, ModelSize, plan as device_plan
 
     out = Path(cfg.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -150,10 +154,12 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     ref = resolve(cfg.model)
     log(f"loading {ref.model_id} from {ref.path}")
     model, tokenizer = load_model(ref.path)
+    cfg, device_choices = device_plan(cfg, Device.here(), ModelSize.of(model, LORA_SHARE if cfg.lora else None))
     if cfg.method == "grpo":
         rows = method.prompt_rows(tasks, tokenizer)
     selection = method.select(rows, tokenizer, cfg)
     report = selection.report()
+    report["device_choices"] = device_choices
     dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items()) or "none"
     log(f"{report['pairs_used']} of {report['pairs_loaded']} {'examples' if cfg.method == 'sft' else 'pairs'} "
         f"used (dropped: {dropped})")

@@ -55,8 +55,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     threads = args.threads or default_threads()
-    per_call = {size: max(1, size // args.samples) for size in sizes}
-    tasks = load_tasks("spider-dev", "train", max(per_call.values()) * args.rounds)
+    tasks = load_tasks("spider-dev", "train", sum(max(1, s // args.samples) for s in sizes) * args.rounds)
     sampling = SamplingParams(args.temperature, 0.95, args.max_new_tokens, stop=("```",))
     tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m").path)
     count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
@@ -77,34 +76,53 @@ def main() -> None:
     try:
         for backend in backends.values():
             backend.generate([prompt_for(tasks[0])], 1, SamplingParams(0.0, 1.0, 4), 0)  # warm up, not timed
-        runs = [(name, size) for name in backends for size in sizes]
-        totals = {run: [0.0, 0] for run in runs}
-        for r in range(args.rounds):
-            for name, size in runs:
-                backend = backends[name]
-                if hasattr(backend, "batch_size"):
-                    backend.batch_size = size
-                prompts = [prompt_for(t) for t in tasks[r * per_call[size]:(r + 1) * per_call[size]]]
-                t0 = time.perf_counter()
-                outputs = backend.generate(prompts, args.samples, sampling, r)
-                totals[(name, size)][0] += time.perf_counter() - t0
-                totals[(name, size)][1] += sum(count(c.text) for row in outputs for c in row)
+        totals = measure(backends, tasks, sizes, args.samples, sampling, args.rounds, count)
         print(f"Spider chat prompts x {args.samples} samples, {args.max_new_tokens} new tokens max, "
               f"T={args.temperature}, {threads} thread(s), {args.rounds} rounds taking turns")
-        for size in sizes:
-            print(f"{size} sequences per call ({per_call[size]} prompts):")
-            base = totals[("transformers", size)] if ("transformers", size) in totals else None
-            for name in backends:
-                seconds, tokens = totals[(name, size)]
-                rate = tokens / seconds
-                ratio = f", x{rate / (base[1] / base[0]):.2f} transformers" if base and name != "transformers" else ""
-                print(f"  {name:<13} {backends[name].version}: {rate:.1f} tokens/s ({tokens} tokens in {seconds:.1f} s)"
-                      f"{ratio}")
+        report(backends, totals, sizes, args.samples, "transformers")
         if args.agreement:
             agreement(backends, load_tasks("spider-dev", "train", args.agreement), args.max_new_tokens, count)
     finally:
         for backend in backends.values():
             getattr(backend, "close", lambda: None)()
+
+
+def measure(backends: dict, tasks: list, sizes: list[int], samples: int, sampling: SamplingParams, rounds: int,
+            count) -> dict[tuple[str, int], list]:
+    """Seconds and output tokens per (backend, sequences per call): every backend and size takes its turn in every
+    round; each (round, size) has prompts of its own, the same for every backend, so no engine's prefix cache
+    serves one call from another's; a busy machine slows all alike."""
+    slices, start = {}, 0
+    for r in range(rounds):
+        for size in sizes:
+            slices[(r, size)] = [prompt_for(tasks[(start + i) % len(tasks)]) for i in range(max(1, size // samples))]
+            start += len(slices[(r, size)])
+    runs = [(name, size) for name in backends for size in sizes]
+    totals = {run: [0.0, 0] for run in runs}
+    for r in range(rounds):
+        for name, size in runs:
+            backend = backends[name]
+            if hasattr(backend, "batch_size"):
+                backend.batch_size = size
+            prompts = slices[(r, size)]
+            t0 = time.perf_counter()
+            outputs = backend.generate(prompts, samples, sampling, r)
+            totals[(name, size)][0] += time.perf_counter() - t0
+            totals[(name, size)][1] += sum(count(c.text) for row in outputs for c in row)
+    return totals
+
+
+def report(backends: dict, totals: dict, sizes: list[int], samples: int, base_name: str) -> None:
+    """Tokens/s per backend and size, with the ratio to `base_name` at the same size."""
+    for size in sizes:
+        print(f"{size} sequences per call ({max(1, size // samples)} prompts):")
+        base = totals.get((base_name, size))
+        for name in backends:
+            seconds, tokens = totals[(name, size)]
+            rate = tokens / seconds
+            ratio = f", x{rate / (base[1] / base[0]):.2f} {base_name}" if base and name != base_name else ""
+            print(f"  {name:<13} {backends[name].version}: {rate:.1f} tokens/s ({tokens} tokens in {seconds:.1f} s)"
+                  f"{ratio}")
 
 
 def agreement(backends: dict, tasks: list, max_new_tokens: int, count) -> None:
