@@ -33,7 +33,8 @@ class DoctorConfig(Settings):
 def doctor(as_json, **flags) -> None:
     """Report sandbox isolation, limits and CPU; with --tasks, run every reference solution."""
     from codelutra_data.machine import machine
-    from codelutra_data.models.registry import backend_report
+    from codelutra_data.models.engine import EngineSettings
+    from codelutra_data.models.registry import BACKENDS, backend_report
     from codelutra_data.sandboxes.isolation import detect
     from codelutra_data.sandboxes.settings import limits_for
 
@@ -50,6 +51,10 @@ def doctor(as_json, **flags) -> None:
         "limits": {domain: dataclasses.asdict(limits_for(domain, sandbox)) for domain in ("python", "sql")},
     }
     report["backends"] = backend_report()
+    for row in report["backends"]:  # what --batch-size auto means for each, with default engine settings
+        if row["usable"]:
+            size, why = BACKENDS[row["name"]].preferred_batch(EngineSettings(backend=row["name"]))
+            row.update(batch_size=size, batch_size_why=why)
     ok = status.available or sandbox.isolation == "none"
     if not as_json:
         mark = "ok" if status.available else "NOT AVAILABLE"
@@ -59,7 +64,9 @@ def doctor(as_json, **flags) -> None:
         click.echo("limits:    python " + ", ".join(f"{k}={v}" for k, v in report["limits"]["python"].items()))
         click.echo("           sql " + ", ".join(f"{k}={v}" for k, v in report["limits"]["sql"].items()))
         for row in report["backends"]:
-            click.echo(f"backend:   {row['name']} {'ok' if row['usable'] else 'NOT USABLE'}: {row['detail']}")
+            extra = (f"; --batch-size auto: {row['batch_size']}" + (" (what --backend auto picks here)" if row["auto"] else "")
+                     if row["usable"] else "")
+            click.echo(f"backend:   {row['name']} {'ok' if row['usable'] else 'NOT USABLE'}: {row['detail']}{extra}")
     if tasks and ok:
         report["references"] = _check(cfg.tasks, cfg.split, tasks, sandbox, as_json)
         ok = report["references"]["pass_rate"] >= cfg.min_pass_rate

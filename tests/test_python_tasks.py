@@ -160,6 +160,9 @@ def test_doctor_reports_isolation_and_reference_failures(tmp_path):
     proc = cli(["doctor"], tmp_path)
     assert proc.returncode == 0 and "bubblewrap ok" in proc.stdout and "cpu_time_s=5.0" in proc.stdout
     assert "backend:   transformers ok: torch 2.13.0" in proc.stdout and "backend:   openai ok" in proc.stdout
+    backends = [line for line in proc.stdout.splitlines() if line.startswith("backend:")]
+    assert any(line.endswith("--batch-size auto: 256") for line in backends if "openai ok" in line)
+    assert sum("what --backend auto picks here" in line for line in backends) == 1
     path = write_jsonl(tmp_path / "two.jsonl", [
         {"task_id": "good", "prompt": "p", "tests": ["assert f() == 1"], "reference": "def f():\n    return 1\n"},
         {"task_id": "bad", "prompt": "p", "tests": ["assert f() == 1"], "reference": "def f():\n    return 0\n"}])

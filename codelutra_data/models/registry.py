@@ -51,14 +51,16 @@ def backend_class(name: str) -> type:
 
 
 def backend_report() -> list[dict]:
-    """Each backend with whether it can run on this machine, and why not: what `doctor` prints."""
+    """Each backend with whether it can run on this machine, and why not, and which one `--backend auto` picks:
+    what `doctor` prints."""
+    auto = default_backend()
     rows = []
     for name, cls in BACKENDS.items():
         if not installed(cls):
             rows.append({"name": name, "usable": False, "detail": f"not installed: {cls.requires[1]}"})
             continue
         try:
-            rows.append({"name": name, "usable": True, "detail": cls.describe()})
+            rows.append({"name": name, "usable": True, "detail": cls.describe(), "auto": name == auto})
         except ImportError as exc:
             rows.append({"name": name, "usable": False, "detail": f"not installed ({exc})"})
     return rows
