@@ -66,3 +66,12 @@ def test_methods_without_a_reference_and_grpo():
     assert cfg.batch_size == 4 and choices["batch_size"]["why"] == "grpo: 4 prompts a step"
     cfg, _ = plan(config(method="dpo", lora=True), H100, BUNDLED)
     assert cfg.precompute_ref is False  # LoRA's reference is the base model with the adapter off: nothing to free
+
+
+def test_the_longest_pair_not_max_length_sizes_a_step():
+    full, _ = plan(config(method="codelutra"), L40S, BUNDLED)
+    short, choices = plan(config(method="codelutra"), L40S, BUNDLED, longest=400)
+    assert short.batch_size > full.batch_size and "(400 tokens a side at most)" in choices["batch_size"]["why"]
+    assert short.batch_size * short.gradient_accumulation_steps == 32
+    capped, _ = plan(config(method="codelutra", max_length=256), L40S, BUNDLED, longest=4000)
+    assert plan(config(method="codelutra", max_length=256), L40S, BUNDLED)[0] == capped

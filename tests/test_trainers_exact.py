@@ -202,6 +202,11 @@ def test_truncated_spans_and_long_prompts_are_dropped_and_counted(tokenizer):
     assert sel.dropped["spans_truncated"] >= 1 and sel.dropped["prompt_too_long"] >= 1
     plain = select_pairs(data, tokenizer, max_length=min(lengths) + 3, focal=False)
     assert len(plain.rows) == sel.dropped["spans_truncated"] and plain.notes["pairs_truncated"] == len(plain.rows)
+    # the longest kept sequence sizes a GPU's training step: the prompt and its longer side, truncation applied
+    toks = [tokenize_pair(tokenizer, r["prompt"], r["chosen"], r["rejected"]) for r in data]
+    assert sel.longest == 0 and plain.longest == min(lengths) + 3
+    whole = max(len(t.prompt_ids) + max(len(t.chosen_ids), len(t.rejected_ids)) for t in toks)
+    assert select_pairs(data, tokenizer, max_length=100_000, focal=False).longest == whole
 
 
 def test_collator_truncates_mask_like_the_sequence(tmp_path, models, tokenizer):

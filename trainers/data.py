@@ -34,6 +34,7 @@ class Selection:
     loaded: int
     dropped: Counter = field(default_factory=Counter)
     notes: Counter = field(default_factory=Counter)
+    longest: int = 0  # tokens of the longest kept sequence (prompt + its longer side), truncation applied
 
     def report(self) -> dict:
         return {"pairs_loaded": self.loaded, "pairs_used": len(self.rows), "dropped": dict(self.dropped),
@@ -126,6 +127,7 @@ def select_pairs(rows: list[dict], tokenizer, max_length: int, focal: bool, limi
             continue
         if len(toks.chosen_ids) > room or len(toks.rejected_ids) > room:
             sel.notes["pairs_truncated"] += 1
+        longest = len(toks.prompt_ids) + min(room, max(len(toks.chosen_ids), len(toks.rejected_ids)))
         if focal:
             spans = row.get("rejected_error_spans") or []
             if not spans:
@@ -144,6 +146,7 @@ def select_pairs(rows: list[dict], tokenizer, max_length: int, focal: bool, limi
                     sel.notes["spans_partly_truncated"] += 1
                 sel.notes["focal_span_tokens"] += kept
                 sel.notes["focal_rejected_tokens"] += min(len(toks.rejected_ids), room)
+        sel.longest = max(sel.longest, longest)
         sel.rows.append(row)
     return sel
 
@@ -167,5 +170,6 @@ def select_sft(rows: list[dict], tokenizer, max_length: int, limit: int | None =
             continue
         if len(toks.prompt_ids) + len(toks.chosen_ids) > max_length:
             sel.notes["examples_truncated"] += 1
+        sel.longest = max(sel.longest, min(max_length, len(toks.prompt_ids) + len(toks.chosen_ids)))
         sel.rows.append({"prompt": row["prompt"], "completion": row["chosen"]})
     return sel

@@ -71,8 +71,10 @@ def fixed_bytes(size: ModelSize, reference: bool) -> int:
     return size.parameters * 4 + size.trained * OPTIMIZER_BYTES + (size.parameters * 4 if reference else 0)
 
 
-def plan(cfg, device: Device, size: ModelSize) -> tuple[object, dict[str, dict]]:
-    """`cfg` with every device-dependent setting decided, and what was chosen and why (report and card)."""
+def plan(cfg, device: Device, size: ModelSize, longest: int | None = None) -> tuple[object, dict[str, dict]]:
+    """`cfg` with every device-dependent setting decided, and what was chosen and why (report and card).
+    `longest`: tokens of the longest sequence the data gives (batches are padded to their longest, so no step
+    holds more); `--max-length` when unknown."""
     preference = cfg.method in ("codelutra", "focal", "dpo")
     choices: dict[str, dict] = {"device": {"value": device.name, "why": "CUDA" if device.cuda else "no GPU"}}
     choices["bf16"] = {"value": device.bf16, "why": "a GPU with bf16" if device.bf16 else "no bf16 here: float32"}
@@ -99,7 +101,7 @@ def plan(cfg, device: Device, size: ModelSize) -> tuple[object, dict[str, dict]]
         checkpointing = bool(checkpointing)
     else:
         budget = device.free_bytes * MEMORY_SHARE - fixed_bytes(size, preference and not precompute and not cfg.lora)
-        tokens = cfg.max_length
+        tokens = min(cfg.max_length, longest) if longest else cfg.max_length
 
         def fits(pairs: int, ckpt: bool) -> bool:
             return step_bytes(size, pairs, tokens, ckpt) <= budget
@@ -111,14 +113,15 @@ def plan(cfg, device: Device, size: ModelSize) -> tuple[object, dict[str, dict]]
         else:
             ckpt_why = "--gradient-checkpointing" if checkpointing else "--no-gradient-checkpointing"
         if not fits(1, checkpointing):
-            raise UserError(f"one pair of {tokens} tokens a step does not fit in the {device.free_bytes / 2**30:.1f} "
+            raise UserError(f"one pair of {tokens} tokens a side does not fit in the {device.free_bytes / 2**30:.1f} "
                             f"GiB free on {device.name}: lower --max-length, or add --lora")
         choices["gradient_checkpointing"] = {"value": checkpointing, "why": ckpt_why}
         if batch == "auto":
             update = GPU_UPDATE * accumulation
             batch = next(b for b in (32, 16, 8, 4, 2, 1) if fits(b, checkpointing))
             accumulation = max(1, update // batch)
-            choices["batch_size"] = {"value": batch, "why": f"GPU: {update} pairs an update, {batch} a step fits"}
+            choices["batch_size"] = {"value": batch, "why": f"GPU: {update} pairs an update, {batch} a step fits "
+                                     f"({tokens} tokens a side at most)"}
             choices["gradient_accumulation_steps"] = {"value": accumulation, "why": f"{batch} x {accumulation} = "
                                                       f"{batch * accumulation} pairs an update"}
         else:

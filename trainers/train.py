@@ -154,10 +154,11 @@ def run_train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResu
     ref = resolve(cfg.model)
     log(f"loading {ref.model_id} from {ref.path}")
     model, tokenizer = load_model(ref.path)
-    cfg, device_choices = device_plan(cfg, Device.here(), ModelSize.of(model, LORA_SHARE if cfg.lora else None))
     if cfg.method == "grpo":
         rows = method.prompt_rows(tasks, tokenizer)
     selection = method.select(rows, tokenizer, cfg)
+    cfg, device_choices = device_plan(cfg, Device.here(), ModelSize.of(model, LORA_SHARE if cfg.lora else None),
+                                      longest=selection.longest or None)
     report = selection.report()
     report["device_choices"] = device_choices
     dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items()) or "none"
