@@ -4,11 +4,14 @@ gate, run store) is here, the sampling and execution loop is `pipeline`'s."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 from collections import Counter
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from codelutra_data.builders import decontaminate, release
 from codelutra_data.builders.build_config import BuildConfig
@@ -225,7 +228,7 @@ def _build_pairs(p: _Prepared, progress, t_start: float) -> BuildResult:
 
 
 def _build_trajectories(p: _Prepared, progress, t_start: float) -> BuildResult:
-    from codelutra_data.builders.focal_pairs import FocalOptions, focal_pairs, token_counter
+    from codelutra_data.builders.focal_pairs import FocalOptions, iter_focal_pairs, token_counter
     from codelutra_data.builders.trajectories import (TrajectoryOptions, run_trajectories, sft_messages,
                                                       trajectory_stats)
 
@@ -244,30 +247,51 @@ def _build_trajectories(p: _Prepared, progress, t_start: float) -> BuildResult:
     by_id = {t.task_id: t for t in p.tasks}
     focal_options = FocalOptions(rejected=cfg.rejected, seed=cfg.seed, max_error_lines=cfg.max_error_lines,
                                  max_tokens=cfg.max_pair_tokens, include_timeouts=cfg.include_timeouts)
-    pairs, reasons = focal_pairs(by_id, trajectories, focal_options, p.build_id, p.backend.ref.model_id, count_tokens)
-    keys = [(by_id[t.task_id], r["sample_id"]) for t in trajectories for r in t.rounds]
+
+    # The pairs go to a spool file beside the run store as they are made (filtering them parses every program),
+    # and the release reads them back: the count is known before the release is written, the pairs never held.
+    spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=getattr(store, "root", None))
+    reasons: dict[str, int] = {}
+    pair_splits: Counter = Counter()
+    for pair in iter_focal_pairs(by_id, trajectories, focal_options, p.build_id, p.backend.ref.model_id,
+                                 count_tokens, reasons):
+        pair_splits[pair.split] += 1
+        spool.write(json.dumps(pair.to_dict()) + "\n")
+    n_pairs = sum(pair_splits.values())
+
+    def pairs() -> Iterator[dict]:
+        spool.seek(0)
+        return (json.loads(line) for line in spool)
+
+    keys = trajectories.keys()
     tally = _Tally()
     for _, key in keys:
         tally.add(*_stored(p, key))
-    sft = [{"messages": sft_messages(by_id[t.task_id], t), "task_id": t.task_id, "trajectory_id": t.trajectory_id,
-            "source": t.source, "domain": t.domain, "split": t.split, "solved_round": t.solved_round,
-            "model": t.model, "reviser": t.reviser, "build_id": t.build_id}
-           for t in trajectories if t.solved]
+
+    def sft() -> Iterator[dict]:
+        for t in trajectories:
+            if t.solved:
+                yield {"messages": sft_messages(by_id[t.task_id], t), "task_id": t.task_id,
+                       "trajectory_id": t.trajectory_id, "source": t.source, "domain": t.domain, "split": t.split,
+                       "solved_round": t.solved_round, "model": t.model, "reviser": t.reviser, "build_id": t.build_id}
+
     stats = _common_stats(p, tally, sandbox_name, resumed_samples, t_start)
     stats.update(trajectory_stats(trajectories, cfg.max_rounds))
     filters = {k: reasons[k] for k in ("no_error_lines", "comments_or_blank_only", "too_many_error_lines",
                                        "too_long", "same_structure", "cosmetic_only")}
     stats.update({
-        "focal_pairs": len(pairs),
-        "pairs": len(pairs),
-        "pairs_per_task": round(len(pairs) / (len(p.tasks) or 1), 4),
-        "sft_conversations": len(sft),
+        "focal_pairs": n_pairs,
+        "pairs": n_pairs,
+        "pairs_per_task": round(n_pairs / (len(p.tasks) or 1), 4),
+        "sft_conversations": trajectories.solved(),
         "filters": filters,
         "trajectories_without_pairs": {k: v for k, v in reasons.items() if k not in filters},
         "samples_per_task": round(tally.samples / (len(p.tasks) or 1), 3),
-        "splits": dict(Counter(x.split for x in pairs)),
+        "splits": dict(pair_splits),
         "reviser": (p.reviser or p.backend).ref.model_id,
     })
-    tables = {"focal_pairs": [x.to_dict() for x in pairs], "trajectories": [t.to_dict() for t in trajectories],
-              "sft": sft, "samples": _samples_table(p, keys)}
-    return _write(p, tables, stats, limits)
+    tables = {"focal_pairs": release.Streamed(pairs),
+              "trajectories": release.Streamed(lambda: (t.to_dict() for t in trajectories)),
+              "sft": release.Streamed(sft), "samples": _samples_table(p, keys)}
+    with spool:
+        return _write(p, tables, stats, limits)

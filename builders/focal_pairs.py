@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from codelutra_data.builders.code_equivalence import canonical, cosmetic_equal, same_structure
 from codelutra_data.builders.extract import LOCATORS
@@ -130,23 +130,34 @@ def focal_pair(task: Task, trajectory: Trajectory, options: FocalOptions, build_
     ), None
 
 
-def focal_pairs(tasks: dict[str, Task], trajectories: list[Trajectory], options: FocalOptions, build_id: str,
+def focal_pairs(tasks: dict[str, Task], trajectories: Iterable[Trajectory], options: FocalOptions, build_id: str,
                 model: str, count_tokens: Callable[[str], int] | None = None) -> tuple[list[Pair], dict[str, int]]:
     """One pair per solved trajectory that passes the filters (identical pairs of one task kept once), and
     the count of every reason a trajectory gave none."""
-    pairs, reasons, seen = [], {r: 0 for r in (*NO_PAIR, *FILTERS)}, set()
+    reasons: dict[str, int] = {}
+    pairs = list(iter_focal_pairs(tasks, trajectories, options, build_id, model, count_tokens, reasons))
+    return pairs, reasons
+
+
+def iter_focal_pairs(tasks: dict[str, Task], trajectories: Iterable[Trajectory], options: FocalOptions,
+                     build_id: str, model: str, count_tokens: Callable[[str], int] | None = None,
+                     reasons: dict[str, int] | None = None) -> Iterator[Pair]:
+    """`focal_pairs` one pair at a time, counting into `reasons` (every reason set to 0 first): a build streams
+    them, holding a digest per pair for the duplicate check instead of the pair."""
+    reasons = reasons if reasons is not None else {}
+    reasons.update({r: 0 for r in (*NO_PAIR, *FILTERS)})
+    seen: set[str] = set()
     for trajectory in trajectories:
         pair, reason = focal_pair(tasks[trajectory.task_id], trajectory, options, build_id, model, count_tokens)
         if pair is not None:
-            key = (pair.task_id, pair.chosen[0]["content"], pair.rejected[0]["content"])
+            key = content_hash(pair.task_id, pair.chosen[0]["content"], pair.rejected[0]["content"])
             if key in seen:
                 pair, reason = None, "duplicate"
             else:
                 seen.add(key)
-                pairs.append(pair)
+                yield pair
         if reason:
             reasons[reason] += 1
-    return pairs, reasons
 
 
 def token_counter(spec: str) -> Callable[[str], int]:

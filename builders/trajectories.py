@@ -10,13 +10,17 @@ whatever is already stored is neither generated nor executed again.
 A trajectory stops at its first pass, after `max_rounds` revisions, after `max_repeats` resubmissions in a
 row (a program identical to an earlier attempt is not run again: its verdict is reused, it stays out of the
 chat and the reviser is told it repeated itself), or when the sandbox (not the program) failed.
+
+While it runs, a trajectory holds only each round's key, verdict and program fingerprint; its programs, raw
+outputs and feedback are read back from the store when a revision prompt or the finished trajectory needs them,
+so what a build holds grows by a few hundred bytes a round, not by the text of every attempt.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from codelutra_data.builders.code_equivalence import canonical
 from codelutra_data.builders.executors import Executor, generated_chunks
@@ -54,11 +58,19 @@ class RoundProgress:
     statuses: tuple[str, ...]
 
 
+class _Round(NamedTuple):
+    round: int
+    sample_id: str
+    status: str
+    resubmission_of: int
+    fingerprint: str  # of the program's canonical form; empty for an empty program
+
+
 @dataclass
 class _State:
     task: Task
     index: int
-    rounds: list[dict] = field(default_factory=list)
+    rounds: list[_Round] = field(default_factory=list)
     stop: str = ""
     repeats: int = 0
 
@@ -76,28 +88,40 @@ def revision_key(parent: Sample, prompt: list[dict], reviser: Backend, sampling:
                         EXTRACTORS[domain][0])
 
 
-def revision_prompt(state: _State) -> list[dict]:
+def revision_prompt(state: _State, store) -> list[dict]:
     """The chat so far (task, attempt, feedback + 'fix it', ...) with the answer opened by a code fence."""
-    chat = conversation(state.task, attempts_shown(state.rounds))
+    chat = conversation(state.task, attempts_shown(_full_rounds(state, store)))
     return chat + [{"role": "assistant", "content": PREFILLS[state.task.domain]}]
 
 
-def _round_record(state: _State, sample: Sample, execution: Execution, repeat_of: int) -> dict:
+def _full_rounds(state: _State, store) -> list[dict]:
+    """Every round of a trajectory as its record shows it, read back from the store."""
+    return [_round_record(state.task, Sample.from_dict(store.samples.get(r.sample_id)),
+                          Execution.from_dict(store.executions.get(r.sample_id)), r.resubmission_of)
+            for r in state.rounds]
+
+
+def _round_record(task: Task, sample: Sample, execution: Execution, repeat_of: int) -> dict:
     if execution.status == "passed":
         feedback = ""
     elif repeat_of >= 0:
-        feedback = repeat_notice(state.task.domain, repeat_of + 1)
+        feedback = repeat_notice(task.domain, repeat_of + 1)
     else:
-        feedback = feedback_message(state.task, sample.code, execution)
+        feedback = feedback_message(task, sample.code, execution)
     return {"round": sample.round, "sample_id": sample.sample_id, "model": sample.model,
             "raw_output": sample.raw_output, "code": sample.code, "status": execution.status,
             "tests_passed": execution.tests_passed, "tests_total": execution.tests_total,
             "feedback": feedback, "resubmission_of": repeat_of}
 
 
+def _fingerprint(code: str, domain: str) -> str:
+    return content_hash("canonical", canonical(code, domain)) if code.strip() else ""
+
+
 def _advance(state: _State, sample: Sample, execution: Execution, repeat_of: int, max_rounds: int,
              max_repeats: int) -> None:
-    state.rounds.append(_round_record(state, sample, execution, repeat_of))
+    state.rounds.append(_Round(sample.round, sample.sample_id, execution.status, repeat_of,
+                               _fingerprint(sample.code, state.task.domain)))
     state.repeats = state.repeats + 1 if repeat_of >= 0 else 0
     if execution.status == "passed":
         state.stop = "passed"
@@ -111,23 +135,21 @@ def _advance(state: _State, sample: Sample, execution: Execution, repeat_of: int
 
 def _repeat_of(state: _State, code: str) -> int:
     """The earlier round whose program this one repeats (same canonical form), or -1."""
-    if not code.strip():
+    key = _fingerprint(code, state.task.domain)
+    if not key:
         return -1
-    key = canonical(code, state.task.domain)
-    for r in state.rounds:
-        if r["code"].strip() and canonical(r["code"], state.task.domain) == key:
-            return r["round"]
-    return -1
+    return next((r.round for r in state.rounds if r.fingerprint == key), -1)
 
 
 def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor, sampling: SamplingParams,
                      options: TrajectoryOptions, *, reviser: Backend | None = None, store=None,
                      timeouts: dict[str, float] | None = None, build_id: str = "",
                      progress: Callable[[RoundProgress], None] | None = None,
-                     timing: dict[str, float] | None = None) -> list[Trajectory]:
+                     timing: dict[str, float] | None = None) -> "Trajectories":
     """Debug trajectories for `tasks`: `backend` writes the first attempts, `reviser` (default: the same
     backend) the fixes. `store` (a RunStore, or in memory when None) makes the run resumable; `timing`
-    accumulates generation and execution seconds."""
+    accumulates generation and execution seconds. The result is read back from the store each time it is
+    iterated."""
     reviser = reviser or backend
     store = store if store is not None else MemoryStore()
     timing = timing if timing is not None else {}
@@ -153,7 +175,7 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                 continue
             if repeats.get(s.sample_id, -1) >= 0:
                 state = by_task[s.task_id][s.sample_index]
-                earlier = Execution.from_dict(store.executions.get(state.rounds[repeats[s.sample_id]]["sample_id"]))
+                earlier = Execution.from_dict(store.executions.get(state.rounds[repeats[s.sample_id]].sample_id))
                 copies.append(Execution.from_dict({**earlier.to_dict(), "sample_id": s.sample_id, "duration_s": 0.0}))
             else:
                 pending.append(s)
@@ -184,8 +206,8 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
         chunks = []
         for start in range(0, len(open_states), options.batch_size):
             chunk = open_states[start:start + options.batch_size]
-            prompts = [revision_prompt(s) for s in chunk]
-            parents = [Sample.from_dict(store.samples.get(s.rounds[-1]["sample_id"])) for s in chunk]
+            prompts = [revision_prompt(s, store) for s in chunk]
+            parents = [Sample.from_dict(store.samples.get(s.rounds[-1].sample_id)) for s in chunk]
             chunk_keys = [revision_key(p, prompt, reviser, sampling, options.seed, round_, s.task.domain)
                           for p, prompt, s in zip(parents, prompts, chunk)]
             chunks.append((chunk, prompts, parents, chunk_keys))
@@ -220,19 +242,41 @@ def run_trajectories(tasks: Sequence[Task], backend: Backend, executor: Executor
                     prefill=completions[0].prefill, backend_version=reviser.version,
                     tokens=completions[0].tokens, finish_reason=completions[0].finish_reason))
             revised(chunk, chunk_keys, store.samples.append(s.to_dict() for s in fresh))
-    return [_trajectory(s, backend, reviser, build_id) for s in states]
+    return Trajectories(states, store, backend, reviser, build_id)
 
 
-def _trajectory(state: _State, backend: Backend, reviser: Backend, build_id: str) -> Trajectory:
-    solved_round = next((r["round"] for r in state.rounds if r["status"] == "passed"), -1)
-    task = state.task
-    return Trajectory(
-        trajectory_id=content_hash(build_id, task.task_id, state.index, [r["sample_id"] for r in state.rounds]),
-        task_id=task.task_id, trajectory_index=state.index, source=task.source, domain=task.domain,
-        split=task.split, model=backend.ref.model_id, reviser=reviser.ref.model_id, rounds=state.rounds,
-        solved=solved_round >= 0, solved_round=solved_round, stop_reason=state.stop,
-        resubmissions=sum(r["resubmission_of"] >= 0 for r in state.rounds), feedback_version=feedback_id(),
-        build_id=build_id)
+class Trajectories:
+    """A finished run's trajectories, in task order: each iteration reads them back from the store one at a time,
+    so no caller needs every trajectory's text at once. `keys()` and `solved()` need no reading."""
+
+    def __init__(self, states: list[_State], store, backend: Backend, reviser: Backend, build_id: str):
+        self._states, self._store = states, store
+        self._backend, self._reviser, self._build_id = backend, reviser, build_id
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def __iter__(self) -> Iterator[Trajectory]:
+        return (self._trajectory(s) for s in self._states)
+
+    def keys(self) -> list[tuple[Task, str]]:
+        """(task, sample id) of every attempt, in order."""
+        return [(s.task, r.sample_id) for s in self._states for r in s.rounds]
+
+    def solved(self) -> int:
+        return sum(any(r.status == "passed" for r in s.rounds) for s in self._states)
+
+    def _trajectory(self, state: _State) -> Trajectory:
+        solved_round = next((r.round for r in state.rounds if r.status == "passed"), -1)
+        task = state.task
+        return Trajectory(
+            trajectory_id=content_hash(self._build_id, task.task_id, state.index,
+                                       [r.sample_id for r in state.rounds]),
+            task_id=task.task_id, trajectory_index=state.index, source=task.source, domain=task.domain,
+            split=task.split, model=self._backend.ref.model_id, reviser=self._reviser.ref.model_id,
+            rounds=_full_rounds(state, self._store), solved=solved_round >= 0, solved_round=solved_round,
+            stop_reason=state.stop, resubmissions=sum(r.resubmission_of >= 0 for r in state.rounds),
+            feedback_version=feedback_id(), build_id=self._build_id)
 
 
 def sft_messages(task: Task, trajectory: Trajectory) -> list[dict]:
@@ -243,25 +287,37 @@ def sft_messages(task: Task, trajectory: Trajectory) -> list[dict]:
     return messages + [{"role": "assistant", "content": rounds[-1]["raw_output"]}]
 
 
-def trajectory_stats(trajectories: Sequence[Trajectory], max_rounds: int) -> dict:
-    """First-try and cumulative solve rates per round, the rounds histogram, stop reasons, resubmissions."""
-    total = len(trajectories) or 1
-    solved_at = [t.solved_round for t in trajectories if t.solved]
+def trajectory_stats(trajectories: Iterable[Trajectory], max_rounds: int) -> dict:
+    """First-try and cumulative solve rates per round, the rounds histogram, stop reasons, resubmissions (one pass:
+    `trajectories` may be read back from a store)."""
+    count = resubmissions = attempts = unsolved = 0
+    solved_at, tasks, first, final, stops = [], set(), set(), set(), {r: 0 for r in STOP_REASONS}
+    for t in trajectories:
+        count += 1
+        resubmissions += t.resubmissions
+        attempts += t.attempts
+        tasks.add(t.task_id)
+        stops[t.stop_reason] = stops.get(t.stop_reason, 0) + 1
+        if t.solved:
+            solved_at.append(t.solved_round)
+            final.add(t.task_id)
+        else:
+            unsolved += 1
+        if t.solved_round == 0:
+            first.add(t.task_id)
+    total = count or 1
     cumulative = [round(sum(1 for r in solved_at if r <= k) / total, 4) for k in range(max_rounds + 1)]
     histogram = {str(k): sum(1 for r in solved_at if r == k) for k in range(max_rounds + 1)}
-    histogram["unsolved"] = sum(1 for t in trajectories if not t.solved)
-    tasks = {t.task_id for t in trajectories}
-    first = {t.task_id for t in trajectories if t.solved_round == 0}
-    final = {t.task_id for t in trajectories if t.solved}
+    histogram["unsolved"] = unsolved
     return {
-        "trajectories": len(trajectories),
+        "trajectories": count,
         "first_try_pass_rate": cumulative[0] if cumulative else 0.0,
         "final_solve_rate": round(len(solved_at) / total, 4),
         "cumulative_solve_rate": cumulative,
         "solved_round_histogram": histogram,
-        "stop_reasons": {r: sum(1 for t in trajectories if t.stop_reason == r) for r in STOP_REASONS},
-        "resubmissions": sum(t.resubmissions for t in trajectories),
-        "attempts": sum(t.attempts for t in trajectories),
+        "stop_reasons": {r: stops[r] for r in STOP_REASONS},
+        "resubmissions": resubmissions,
+        "attempts": attempts,
         "tasks_solved_first_try": len(first),
         "tasks_solved": len(final),
         "task_first_try_solve_rate": round(len(first) / (len(tasks) or 1), 4),

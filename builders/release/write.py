@@ -124,16 +124,18 @@ def _batches(rows: Iterable[dict]) -> Iterable[tuple[str, list[dict]]]:
     yield from pending.items()
 
 
-def _write_streamed(table: Streamed, folder: Path, build_id: str) -> tuple[dict[str, int], dict | None]:
-    """Write a streamed table as one parquet file per split; (rows per split, its first row). The schema is what
-    the whole table would infer (each batch's, unified), so a streamed release reads as a held one."""
+def _write_streamed(table: Streamed, folder: Path, build_id: str, schema=None) -> tuple[dict[str, int], dict | None]:
+    """Write a streamed table as one parquet file per split; (rows per split, its first row). The schema is the
+    table's own where it has one, else what the whole table would infer (each batch's, unified, in a first pass),
+    so a streamed release reads as a held one."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schemas = [pa.Table.from_pylist(batch).schema for _, batch in _batches(table.rows())]
-    if not schemas:
-        return {}, None
-    schema = _null_lists_as_int(pa.unify_schemas(schemas, promote_options="permissive"))
+    if schema is None:
+        schemas = [pa.Table.from_pylist(batch).schema for _, batch in _batches(table.rows())]
+        if not schemas:
+            return {}, None
+        schema = _null_lists_as_int(pa.unify_schemas(schemas, promote_options="permissive"))
     writers: dict[str, pq.ParquetWriter] = {}
     counts: dict[str, int] = {}
     first = None
@@ -206,7 +208,10 @@ def write_release(release_dir: Path, *, name: str, version: str, build_id: str, 
         first_rows: dict[str, dict | None] = {}
         for cfg_name, rows in tables.items():
             if isinstance(rows, Streamed):
-                counts[cfg_name], first_rows[cfg_name] = _write_streamed(rows, tmp / cfg_name, build_id)
+                schema = SCHEMAS[cfg_name]() if cfg_name in SCHEMAS else None
+                counts[cfg_name], first_rows[cfg_name] = _write_streamed(rows, tmp / cfg_name, build_id, schema)
+                if not counts[cfg_name] and schema is not None:
+                    by_split[cfg_name] = {}  # empty: a file per split with its schema, as a held table gets
                 continue
             by_split[cfg_name] = {}
             for row in rows:
