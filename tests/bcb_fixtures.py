@@ -38,7 +38,7 @@ from unittest.mock import patch
 class TestCases(unittest.TestCase):
     @patch(__name__ + ".randint", return_value=4)
     def test_patched(self, mock):
-        self.assertEqual(task_func(3), [4, 4, 4])
+        self.assertEqual(task_func(30), [4] * 30)  # unpatched dice pass by chance once in 6**30
 
     def test_range(self):
         rolls = task_func(50)
