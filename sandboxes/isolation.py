@@ -33,6 +33,9 @@ SANDBOX_ENV = {
     "NUMEXPR_NUM_THREADS": "1",
     "VECLIB_MAXIMUM_THREADS": "1",
     "MPLBACKEND": "Agg",
+    # pyarrow's default allocator (mimalloc) reserves 1 GiB of address space on its first allocation, which
+    # alone would exhaust a program's memory budget: the system allocator reserves what it uses.
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
 }
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf", "passwd", "group", "hosts",
               "mime.types")
@@ -64,7 +67,7 @@ def readonly_roots(extra: tuple[str, ...] = ()) -> list[str]:
 def bwrap_command(bwrap: str, tmp_mb: int, extra_roots: tuple[str, ...] = ()) -> list[str]:
     """The bubblewrap prefix; the worker's own command line is appended by the caller."""
     # /tmp first: read-only binds that live under the host's /tmp (a venv in /tmp) must land on top of it.
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--as-pid-1", "--new-session", "--clearenv",
+    cmd = [bwrap, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--as-pid-1", "--new-session", "--clearenv",
            "--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):

@@ -1,11 +1,12 @@
 """The Python sandbox: model-written programs run against their tests inside bubblewrap, in warm workers.
 
-Each worker is one bubblewrap sandbox whose PID 1 is `python_worker.py`: it imports numpy/pandas once and
-forks a fresh child per job, so a job costs a fork rather than an interpreter start. The host talks to each
+Each worker is one bubblewrap sandbox whose PID 1 is `inside/worker.py`: it imports numpy/pandas once and
+forks a fresh process per job (the program's from a zygote that never sees a test, the judge's from the worker),
+so a job costs two forks rather than an interpreter start. The host talks to each
 worker over length-prefixed JSON (never pickle: nothing from inside the sandbox is unpickled on the host),
 kills a worker that overruns its outer deadline, and retries a unit once when a worker dies; a worker's
 death is a sandbox failure, never the program's. The verdict comes from the harness, never from the exit
-code or stdout: see `python_worker.run_harness` for what a program cannot fake.
+code or stdout: see `inside/judge.py` for why a program cannot fake it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from codelutra_data.sandboxes.interpreter import probe
 from codelutra_data.sandboxes.isolation import ISOLATIONS, SANDBOX_ENV, bwrap_command, detect, readonly_roots
 from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
 
-WORKER_SCRIPT = Path(__file__).resolve().parent / "python_worker.py"
+WORKER_SCRIPT = Path(__file__).resolve().parent / "inside" / "worker.py"
 MAX_FRAME = 1 << 20
 FEEDBACK_LIMIT = 600
 OUTER_MARGIN_S = 20.0  # worker start (imports numpy/pandas) + cleanup, on top of the job's wall-clock backstop
@@ -58,10 +59,12 @@ class PythonLimits:
 
 @dataclass(frozen=True)
 class PyJob:
-    """One program for one task. `tests` are (source, is_test) steps run in order in the program's
-    namespace; a failing non-test step stops the rest (and with `fail_fast` a failing test too). In `ds1000` and
-    `source` modes the program is not run directly but handed to the test code as the string `code` (DS-1000's
-    `test_execution(code)`, LiveCodeBench's stdin programs); `data` is given to the tests as `test_data`."""
+    """One program for one task. `tests` are (source, is_test) steps run in order; a failing non-test step stops
+    the rest (and with `fail_fast` a failing test too). In `function` mode the program runs in a process of its own
+    and the tests in the judge's, calling it through `harness` (inside/harnesses/: `module` by default, or a
+    suite's, given `harness_args`); `guard` and `io` are what the suite's own harness does to the program's
+    process. In `ds1000` and `source` modes the tests share the program's process and get it as the string `code`
+    (DS-1000's `test_execution(code)`, BigCodeBench's module); `data` is given to the tests as `test_data`."""
 
     key: str
     code: str | None
@@ -77,12 +80,18 @@ class PyJob:
     fail_fast: bool = False  # stop at the first failing test (LiveCodeBench: the rest are not run)
     data: str = ""  # data the tests read (`test_data`), e.g. a suite's encoded test cases
     memory_mb: int | None = None  # the suite's own address-space budget when above the sandbox's (BigCodeBench)
+    harness: str = ""  # inside/harnesses/<name>.py; "" is `module`
+    harness_args: tuple[tuple[str, object], ...] = ()  # the harness's parameters (a dict, frozen)
+    guard: str = ""  # the suite's reliability guard (inside/guards.py), applied in the program's process
+    io: str = "keep"  # `swallow`: the program's prints vanish and its stdin raises when read
 
     def payload(self) -> dict:
         return {"code": self.code, "tests": [list(t) for t in self.tests], "entry_point": self.entry_point,
                 "setup": self.setup, "test_setup": self.test_setup, "mode": self.mode,
                 "insert_offset": self.insert_offset, "step_cpu_s": list(self.step_cpu_s),
-                "measure_steps": self.measure_steps, "fail_fast": self.fail_fast, "data": self.data}
+                "measure_steps": self.measure_steps, "fail_fast": self.fail_fast, "data": self.data,
+                "harness": self.harness, "harness_args": dict(self.harness_args), "guard": self.guard,
+                "io": self.io}
 
 
 class _FrameConn:

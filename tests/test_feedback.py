@@ -17,7 +17,7 @@ from codelutra_data.sandboxes.python import _execution
 from codelutra_data.sandboxes.pool import WorkerLost
 
 # Nothing of our own harness may leak into what the model reads.
-HARNESS_TRACES = re.compile(r'File "|Traceback|python_worker|sandboxes/|<test \d+>|<candidate>|<setup>|run_harness')
+HARNESS_TRACES = re.compile(r'File "|Traceback|worker.py|judge.py|peer.py|sandboxes/|<test \d+>|<candidate>|<setup>|run_harness')
 
 PY_TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
 PY_PROGRAMS = {

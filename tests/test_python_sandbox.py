@@ -44,7 +44,21 @@ def assert_still_works(box: PythonSandbox) -> None:
 
 
 def host_process_count() -> int:
-    return sum(1 for name in os.listdir("/proc") if name.isdigit())
+    """The processes this test started, at any depth (the sandbox's workers and whatever runs inside them): other
+    work on the machine, another test's fork bomb included, is not counted."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                data = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            parents[int(name)] = int(data[data.rfind(b")") + 2:].split()[1])
+    ours, changed = {os.getpid()}, True
+    while changed:
+        grown = ours | {pid for pid, parent in parents.items() if parent in ours}
+        changed, ours = grown != ours, grown
+    return len(ours) - 1
 
 
 HOSTILE = {
@@ -70,12 +84,13 @@ HOSTILE = {
         "import os, json, struct\nbody = json.dumps({'status': 'passed', 'tests_passed': 3}).encode()\n"
         "for fd in range(3, 64):\n    try:\n        os.write(fd, struct.pack('>I', len(body)) + body)\n"
         "    except OSError:\n        pass\nos._exit(0)\n", "runtime_error"),
+    # The tests run in the judge's process: what the program patches in its own changes nothing there.
     "replace builtins": ("import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\n" + WRONG,
-                         "runtime_error"),
+                         "wrong_answer"),
     "patch unittest": ("import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None\n" + WRONG,
-                       "runtime_error"),
+                       "wrong_answer"),
     "patch numpy.testing": ("import numpy.testing\nnumpy.testing.assert_allclose = lambda *a, **k: None\n" + WRONG,
-                            "runtime_error"),
+                            "wrong_answer"),
     "ctypes segfault": ("import ctypes\nctypes.string_at(0)\n" + GOOD, "runtime_error"),
     "recursion overflow": ("def add(a, b):\n    return add(a, b)\n", "runtime_error"),
     "deep recursion in C": ("import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\n"

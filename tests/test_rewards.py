@@ -86,7 +86,7 @@ def test_a_broken_sandbox_gives_no_reward(tmp_path):
     """A sandbox that cannot run anything (its interpreter dies at the worker's start) is not the program's
     fault: None, counted."""
     wrapper = tmp_path / "python"
-    wrapper.write_text('#!/bin/sh\ncase "$*" in *python_worker.py*) exit 3;; esac\nexec /usr/bin/python3 "$@"\n')
+    wrapper.write_text('#!/bin/sh\ncase "$*" in *inside/worker.py*) exit 3;; esac\nexec /usr/bin/python3 "$@"\n')
     wrapper.chmod(0o755)
     py = load_tasks("mbpp", "train", 1)
     with LocalExecutor(SandboxSettings(workers=1, sandbox_python=str(wrapper))) as executor:

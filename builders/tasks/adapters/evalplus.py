@@ -27,82 +27,6 @@ SET_EQUAL = ("similar_elements", "find_char_long", "common_in_nested_lists", "ex
              "intersection_array", "find_dissimilar", "Diff")
 NOT_NONE = ("check_str", "text_match_three", "text_starta_endb")
 
-CHECKER = '''
-import copy as _ep_copy
-import math as _ep_math
-
-_EP = {{"entry": {entry!r}, "dataset": {dataset!r}, "atol": {atol!r}}}
-
-
-def _ep_is_floats(x):
-    if isinstance(x, float):
-        return True
-    if isinstance(x, (list, tuple)) and x:
-        return all(isinstance(i, float) for i in x)
-    try:
-        import numpy
-    except ImportError:
-        return False
-    return isinstance(x, numpy.ndarray) and x.dtype in (numpy.float64, numpy.float32)
-
-
-def _ep_poly(xs, x):
-    return sum(c * _ep_math.pow(x, i) for i, c in enumerate(xs))
-
-
-def _ep_surface_area(base_edge, height):
-    slant = _ep_math.sqrt((base_edge / 2) ** 2 + height ** 2)
-    return round(base_edge ** 2 + 4 * (base_edge * slant) / 2)
-
-
-def _ep_digit_distance(a, b):
-    x, y = str(a), str(b)
-    width = max(len(x), len(y))
-    return sum(abs(int(p) - int(q)) for p, q in zip(x.zfill(width), y.zfill(width)))
-
-
-def _ep_show(value):
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _evalplus_check(fn, k):
-    inp = inputs[k]
-    out = fn(*_ep_copy.deepcopy(inp))
-    entry, atol = _EP["entry"], _EP["atol"]
-    if _EP["dataset"] == "humaneval" and entry == "find_zero":
-        assert abs(_ep_poly(*inp, out)) <= atol, f"input {{k}}: f({{_ep_show(out)}}) is not 0"
-        return
-    exp = results[k] if "results" in globals() else ref_func(*_ep_copy.deepcopy(inp))
-    exact = out == exp
-    if _EP["dataset"] == "mbpp":
-        if entry == "are_equivalent":
-            exact = True
-        elif entry == "sum_div":
-            exact = exact or out == 0
-        elif entry == "surface_Area":
-            exact = exact or abs(out - _ep_surface_area(*inp)) <= atol
-        elif entry == "digit_distance_nums":
-            exact = exact or out == _ep_digit_distance(*inp)
-        elif entry in {set_equal!r}:
-            exact = set(out) == set(exp)
-        elif entry in {not_none!r}:
-            exp = exp is not None if not isinstance(exp, bool) else exp
-            exact = out == exp if isinstance(out, bool) else exp == (out is not None)
-    if atol == 0 and _ep_is_floats(exp):
-        atol = _EP["atol"] = 1e-6
-    message = f"input {{k}}: expected {{_ep_show(exp)}}, got {{_ep_show(out)}}"
-    if not exact and atol != 0:
-        import numpy
-        assert type(out) == type(exp), message
-        if isinstance(exp, (list, tuple)):
-            assert len(out) == len(exp), message
-        assert numpy.allclose(out, exp, rtol=1e-07, atol=atol), message
-    else:
-        assert exact, message
-'''
-
-
 class EvalPlus(Adapter):
     name = "evalplus"
     columns = ("task_id", "test")  # and HumanEval's or MBPP's own columns
@@ -125,7 +49,7 @@ def _task(row: Row, source: SourceContext) -> Task:
             if not isinstance(data.get(name), str):
                 raise UserError(f"{where}: field {name!r} must be text")
         entry, dataset, task_id = data["entry_point"], "humaneval", str(data["task_id"])
-        setup_, steps, inputs = _plus_steps(data["test"], "candidate", entry, dataset, where)
+        setup_, steps, inputs, atol = _plus_steps(data["test"], "candidate", where)
         original = _humaneval_test(task_id)
         base = _base_variant(setup_, steps, inputs, _asserts(original), "candidate") or (
             steps_from_test_code(original) if original else None)
@@ -141,7 +65,8 @@ def _task(row: Row, source: SourceContext) -> Task:
         if entry is None:
             raise UserError(f"{where}: the asserts call no function the reference defines")
         imports = "\n".join(data.get("test_imports") or [])
-        setup_, steps, inputs = _plus_steps(data["test"], entry, entry, "mbpp", where)
+        dataset = "mbpp"
+        setup_, steps, inputs, atol = _plus_steps(data["test"], entry, where)
         setup_ = "\n".join(filter(None, (imports, setup_)))
         base = _base_variant(setup_, steps, inputs, tests, entry) or (imports, [[t, True] for t in tests])
         number = data["task_id"]
@@ -153,7 +78,9 @@ def _task(row: Row, source: SourceContext) -> Task:
     else:
         raise UserError(f"{where}: not an EvalPlus record (HumanEval+ has prompt, canonical_solution, entry_point "
                         f"and test; MBPP+ has code, test_list and test)")
-    context.update(tests=steps, test_setup=setup_, mode="function", time_rule=dict(TIME_RULE))
+    context.update(tests=steps, test_setup=setup_, mode="function", time_rule=dict(TIME_RULE), harness="evalplus",
+                   harness_args={"entry": entry, "dataset": dataset, "atol": atol, "set_equal": list(SET_EQUAL),
+                                 "not_none": list(NOT_NONE)}, guard="evalplus", io="swallow")
     if base is not None:
         context["variants"] = {"base": {"tests": base[1], "test_setup": base[0]}}
     return Task(task_id=task_id, source=source.name, domain="python", prompt=prompt, context=context,
@@ -222,9 +149,9 @@ def _humaneval_problems(path, read) -> dict:
     return _HUMANEVAL
 
 
-def _plus_steps(test: str, call: str, entry: str, dataset: str, where: str) -> tuple[str, list[list], ast.List]:
-    """(test setup, steps) from an EvalPlus test program: its helpers, then `inputs` (and `results`) as untimed
-    steps, then one test per input."""
+def _plus_steps(test: str, call: str, where: str) -> tuple[str, list[list], ast.List, float]:
+    """(test setup, steps, the inputs, the tolerance) from an EvalPlus test program: its helpers, then `inputs`
+    (and `results`) as untimed steps, then one test per input (`_evalplus_check`, inside/harnesses/evalplus.py)."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, RecursionError) as exc:
@@ -247,11 +174,9 @@ def _plus_steps(test: str, call: str, entry: str, dataset: str, where: str) -> t
         raise UserError(f"{where}: the test program's `results` do not match its {count} inputs")
     taken = {id(check), id(loop), *(id(n) for n in data.values())}
     helpers = [source(n) for n in tree.body if id(n) not in taken and not _calls_check(n)]
-    checker = CHECKER.format(entry=entry, dataset=dataset, atol=_atol(loop), set_equal=SET_EQUAL,
-                             not_none=NOT_NONE)
     steps = [[source(data["inputs"]), False]] + ([[source(data["results"]), False]] if "results" in data else [])
     steps += [[f"_evalplus_check({call}, {k})", True] for k in range(count)]
-    return "\n".join(helpers + [checker]), steps, data["inputs"].value
+    return "\n".join(helpers), steps, data["inputs"].value, _atol(loop)
 
 
 def _calls_check(node: ast.stmt) -> bool:

@@ -17,10 +17,7 @@ tasks have none (`reference` is empty) and the reference check skips them."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import inspect
-import io
 import json
 import pickle
 import zlib
@@ -28,6 +25,7 @@ import zlib
 from codelutra_data.builders.tasks.adapters.base import Adapter, Row, SourceContext
 from codelutra_data.errors import UserError
 from codelutra_data.records import Task
+from codelutra_data.sandboxes.inside.harnesses.livecodebench import decode_cases
 
 REPO = "livecodebench/code_generation_lite"
 # The data files of each release, as the dataset's loading script names them (datasets >= 4 no longer runs
@@ -62,197 +60,6 @@ def release_files(config: str | None) -> list[str]:
                     f"v1..v{count}, or vA_vB)")
 
 
-class _NoGlobals(pickle.Unpickler):
-    """Unpickles plain data only: any class or function a pickle names is refused."""
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refused: the test cases name {module}.{name}")
-
-
-def decode_cases(text):
-    """LiveCodeBench's test cases: JSON, or base64 of zlib of a pickled string holding JSON."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    raw = _NoGlobals(io.BytesIO(zlib.decompress(base64.b64decode(text.encode("utf-8"))))).load()
-    if not isinstance(raw, (str, bytes)):
-        raise pickle.UnpicklingError("the test cases are not text")
-    return json.loads(raw)
-
-
-HARNESS = '''
-import ast as _lcb_ast
-import base64
-import builtins as _lcb_builtins
-import io
-import json
-import pickle
-import sys as _lcb_sys
-import types as _lcb_types
-import zlib
-from decimal import Decimal as _LcbDecimal
-from unittest import mock as _lcb_mock
-
-{decoder}
-
-_LCB_FN = {fn_name!r}
-_LCB_CASES = decode_cases({public!r}) + (decode_cases(test_data) if "test_data" in globals() else [])
-# lcb_runner's preamble (its `import_string`), run before every program
-_LCB_IMPORTS = ("from string import *\\nfrom re import *\\nfrom datetime import *\\nfrom collections import *\\n"
-                "from heapq import *\\nfrom bisect import *\\nfrom copy import *\\nfrom math import *\\n"
-                "from random import *\\nfrom statistics import *\\nfrom itertools import *\\n"
-                "from functools import *\\nfrom operator import *\\nfrom io import *\\nfrom sys import *\\n"
-                "from json import *\\nfrom builtins import *\\nfrom typing import *\\nimport string\\nimport re\\n"
-                "import datetime\\nimport collections\\nimport heapq\\nimport bisect\\nimport copy\\nimport math\\n"
-                "import random\\nimport statistics\\nimport itertools\\nimport functools\\nimport operator\\n"
-                "import io\\nimport sys\\nimport json\\nsys.setrecursionlimit(50000)\\n")
-_lcb_sys.set_int_max_str_digits(50000)
-_LCB = {{}}
-
-
-def _lcb_module():
-    module = _lcb_types.ModuleType("tmp_sol", "")
-    module.__dict__["__builtins__"] = _lcb_builtins
-    exec(compile(_LCB_IMPORTS, "<lcb imports>", "exec"), module.__dict__)
-    return module
-
-
-def _lcb_is_main_guard(node):
-    return isinstance(node, _lcb_ast.If) and _lcb_ast.unparse(node.test).strip() == "__name__ == '__main__'"
-
-
-def _lcb_stdin_program(tree):
-    """A stdin program as lcb_runner runs it: a final main guard unwrapped, then the top-level imports kept at
-    module level and every other statement moved into one function, called once per test."""
-    body = list(tree.body)
-    if body and _lcb_is_main_guard(body[-1]):
-        body = body[:-1] + list(body[-1].body)
-    imports = [n for n in body if isinstance(n, (_lcb_ast.Import, _lcb_ast.ImportFrom))]
-    rest = [n for n in body if not isinstance(n, (_lcb_ast.Import, _lcb_ast.ImportFrom))]
-    function = _lcb_ast.parse("def wrapped_function():\\n    pass\\n").body[0]
-    if rest:
-        function.body = rest
-        _lcb_ast.copy_location(function, rest[0])
-    return _lcb_ast.Module(body=imports + [function], type_ignores=[])
-
-
-def _lcb_load():
-    tree = _lcb_ast.parse(code)
-    if any(isinstance(n, _lcb_ast.ImportFrom) and n.module == "__future__" for n in tree.body):
-        # lcb_runner puts its preamble above the program, where a __future__ import is a syntax error
-        raise SyntaxError("from __future__ imports must occur at the beginning of the file")
-    module = _lcb_module()
-    if _LCB_FN is None:
-        program = _lcb_ast.fix_missing_locations(_lcb_stdin_program(tree))
-        exec(compile(program, "<candidate>", "exec"), module.__dict__)
-        _LCB["run"] = module.wrapped_function
-        return
-    exec(compile(code, "<candidate>", "exec"), module.__dict__)
-    target = module.Solution() if "class Solution" in code else module
-    method = getattr(target, _LCB_FN, None)
-    assert method is not None, f"the program defines no {{_LCB_FN}}"
-    _LCB["run"] = method
-
-
-class _LcbBuffer:
-    def __init__(self, text):
-        self.data = text.encode("utf-8")
-
-    def read(self, *args):
-        return self.data
-
-    def readline(self, *args):
-        return self.data.split(b"\\n")[0] + b"\\n"
-
-
-class _LcbStdin:
-    """The stdin lcb_runner puts in place: read() and readlines() see the whole input (readlines() without
-    newlines), readline() reads a line with its newline, buffer.read() gives the bytes, buffer.readline() the first
-    line; anything else is a StringIO's."""
-
-    def __init__(self, text):
-        self._text = text
-        self._io = io.StringIO(text)
-        self.buffer = _LcbBuffer(text)
-
-    def read(self, *args):
-        return self._text
-
-    def readline(self, *args):
-        return self._io.readline(*args)
-
-    def readlines(self, *args):
-        return self._text.split("\\n")
-
-    def __getattr__(self, name):
-        return getattr(self._io, name)
-
-
-def _lcb_run_stdin(text):
-    """One run, with the patches in lcb_runner's order: its decorators patch read, readlines and readline on the
-    stdin that was in place (what a program's `from sys import stdin` holds) before replacing sys.stdin and
-    open; stdout is captured and SystemExit swallowed."""
-    lines = iter(text.split("\\n"))
-    out, real = io.StringIO(), _lcb_sys.stdin
-    with _lcb_mock.patch.object(_lcb_sys, "stdout", out), \\
-            _lcb_mock.patch.object(real, "read", lambda *args: text), \\
-            _lcb_mock.patch.object(real, "readlines", lambda *args: text.split("\\n")), \\
-            _lcb_mock.patch.object(real, "readline", lambda *args: next(lines)), \\
-            _lcb_mock.patch.object(_lcb_sys, "stdin", _LcbStdin(text)), \\
-            _lcb_mock.patch("builtins.open", _lcb_mock.mock_open(read_data=text)):
-        try:
-            _LCB["run"]()
-        except SystemExit:
-            pass
-    return out.getvalue()
-
-
-def _lcb_show(value, limit=120):
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _lcb_lines(text):
-    return [line.strip() for line in text.strip().split("\\n")]
-
-
-def _lcb_decimals(line):
-    try:
-        return [_LcbDecimal(token) for token in line.split()]
-    except Exception:
-        return None
-
-
-def _lcb_same_output(got, expected):
-    got_lines, expected_lines = _lcb_lines(got), _lcb_lines(expected)
-    if len(got_lines) != len(expected_lines):
-        return False
-    for mine, theirs in zip(got_lines, expected_lines):
-        if mine == theirs:
-            continue
-        a, b = _lcb_decimals(mine), _lcb_decimals(theirs)
-        if a is None or b is None or a != b:
-            return False
-    return True
-
-
-def _lcb_test(k):
-    case = _LCB_CASES[k]
-    if _LCB_FN is not None:
-        args = [json.loads(line) for line in case["input"].split("\\n")]
-        expected = json.loads(case["output"])
-        got = _LCB["run"](*args)
-        if isinstance(got, tuple):
-            got = list(got)
-        assert got == expected, f"test {{k}}: expected {{_lcb_show(expected)}}, got {{_lcb_show(got)}}"
-        return
-    text = case["input"]
-    got = _lcb_run_stdin(text)
-    assert _lcb_same_output(got, case["output"]), (f"test {{k}}: input {{_lcb_show(repr(text), 60)}}: expected "
-                                                   f"{{_lcb_show(repr(case['output'].strip()))}}, printed "
-                                                   f"{{_lcb_show(repr(got.strip()))}}")
-'''
 
 
 class LiveCodeBench(Adapter):
@@ -307,11 +114,10 @@ def _task(row: Row, source: SourceContext) -> Task:
         prompt = python_prompt("lcb-call-v1", question=question, starter=starter)
     else:
         prompt = python_prompt("lcb-stdin-v1", question=question)
-    harness = HARNESS.format(decoder=inspect.getsource(_NoGlobals) + "\n\n" + inspect.getsource(decode_cases),
-                             fn_name=fn_name, public=data["public_test_cases"])
     steps = [["_lcb_load()", False]] + [[f"_lcb_test({k})", True] for k in range(len(cases))]
-    context = {"entry_point": None, "setup": "", "test_setup": harness, "tests": steps, "mode": "source",
-               "fail_fast": True, "step_cpu_s": [TEST_CPU_S] * len(steps),
+    context = {"entry_point": None, "setup": "", "test_setup": "", "tests": steps, "mode": "function",
+               "harness": "livecodebench", "harness_args": {"fn_name": fn_name, "public": data["public_test_cases"]},
+               "guard": "lcb", "fail_fast": True, "step_cpu_s": [TEST_CPU_S] * len(steps),
                "job_cpu_s": round((TEST_CPU_S + 1) * len(cases) + 5, 2),
                "test_data": data["private_test_cases"] if private else ""}
     metadata = {"template": prompt_template(fn_name), "problem": question, "platform": data.get("platform", ""),
