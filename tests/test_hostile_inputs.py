@@ -329,3 +329,76 @@ def test_outputs_that_cannot_be_written_are_refused_before_grading(tmp_path, fla
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "s").exists() and (tmp_path / "a-file").read_text() == "mine\n"
     assert list((tmp_path / "a-folder").iterdir()) == [] and partials(tmp_path) == []
+
+
+# ---------------------------------------------------------------- a task set's databases stay inside it
+def escaping_task_set(folder, how: str):
+    """A SQL task file whose database leads outside its folder: absolute, `../`, or a link inside that points out;
+    the database outside is a real one, which the tool must not open."""
+    (folder / "elsewhere").mkdir()
+    secret = folder / "elsewhere" / "secret.sqlite"
+    con = sqlite3.connect(secret)
+    con.execute("CREATE TABLE payroll (name TEXT, salary INTEGER)")
+    con.commit()
+    con.close()
+    tasks = folder / "set"
+    tasks.mkdir()
+    db = {"absolute": str(secret), "climb": "../elsewhere/secret.sqlite", "link": "shop.sqlite"}[how]
+    if how == "link":
+        (tasks / "shop.sqlite").symlink_to(secret)
+    (tasks / "tasks.jsonl").write_text(json.dumps({"question": "Who earns most?", "db": db,
+                                                   "gold": "SELECT name FROM payroll"}) + "\n")
+    (folder / "pred.txt").write_text("SELECT 1\n")
+    return tasks / "tasks.jsonl", db
+
+
+@pytest.mark.parametrize("how", ["absolute", "climb", "link"])
+def test_a_task_database_outside_its_task_set_is_refused(tmp_path, how):
+    """A task set's `db` could name any SQLite/DuckDB file of the machine (its schema then lands in prompts and
+    releases, its rows in feedback): each command refuses it in one line naming the row and the path, and writes
+    nothing."""
+    tasks, db = escaping_task_set(tmp_path, how)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for args in (["doctor", "--tasks", str(tasks)],
+                 ["build", "--tasks", str(tasks), "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
+                  "--model", "m"],
+                 ["eval", "--suite", str(tasks), "--predictions", str(tmp_path / "pred.txt"), "--store",
+                  str(tmp_path / "results.duckdb")],
+                 ["tasks", "show", str(tasks)]):
+        done = subprocess.run([sys.executable, "-m", "codelutra_data.cli", *args], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr[-2000:])
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"{tasks}:1: database {db!r}" in lines[0] and "outside" in lines[0], lines[0]
+        assert ("a link to " + str(tmp_path / "elsewhere" / "secret.sqlite")) in lines[0] or how != "link"
+        assert "payroll" not in done.stdout + done.stderr
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_databases_inside_the_task_set_still_load(tmp_path):
+    """What stays allowed: a path relative to the task file, an absolute path inside its folder, a link to another
+    file of the folder, and a Spider folder's databases; a Spider folder's link that points out is refused too."""
+    from codelutra_data.builders.tasks import load_tasks
+    from codelutra_data.builders.tasks.sql_sources import BUNDLED_SPIDER
+    from codelutra_data.errors import UserError
+
+    singer = BUNDLED_SPIDER / "databases" / "singer.sqlite"
+    (tmp_path / "set" / "dbs").mkdir(parents=True)
+    (tmp_path / "set" / "dbs" / "singer.sqlite").write_bytes(singer.read_bytes())
+    (tmp_path / "set" / "also.sqlite").symlink_to(tmp_path / "set" / "dbs" / "singer.sqlite")
+    rows = [{"question": "How many?", "db": db, "gold": "SELECT count(*) FROM singer"}
+            for db in ("dbs/singer.sqlite", str(tmp_path / "set" / "dbs" / "singer.sqlite"), "also.sqlite",
+                       "dbs/../dbs/singer.sqlite")]
+    (tmp_path / "set" / "tasks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert len(load_tasks(str(tmp_path / "set" / "tasks.jsonl"))) == 4
+    spider = tmp_path / "spider"
+    (spider / "database" / "singer").mkdir(parents=True)
+    (spider / "dev.json").write_text(json.dumps([{"question": "How many?", "db_id": "singer",
+                                                  "query": "SELECT count(*) FROM singer"}]))
+    (spider / "database" / "singer" / "singer.sqlite").symlink_to(singer)
+    with pytest.raises(UserError, match=r"dev.json: entry 0: database .* is a link to .*singer.sqlite, outside"):
+        load_tasks(str(spider))
+    (spider / "database" / "singer" / "singer.sqlite").unlink()
+    (spider / "database" / "singer" / "singer.sqlite").write_bytes(singer.read_bytes())
+    assert len(load_tasks(str(spider))) == 1

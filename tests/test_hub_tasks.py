@@ -272,3 +272,36 @@ def test_a_local_dataset_folder_loads_as_hf_path(tmp_path):
     shown = json.loads(cli(["tasks", "show", f"hf:{tmp_path / 'my-dataset'}", "--columns", MY_COLUMNS, "--json"],
                            tmp_path, env).stdout)
     assert shown["tasks"] == 3 and "revision" not in shown
+
+
+@pytest.mark.parametrize("db", ["ABSOLUTE", "../../../../secret.sqlite", "dbs/../../secret.sqlite"])
+def test_a_hub_task_database_outside_the_dataset_is_refused(hub, tmp_path, db):
+    """A Hub dataset's SQL row names its database: a path outside the repository (absolute, or climbing with `..`)
+    would open a database of this machine. One line naming the row and the path; nothing written."""
+    db = str(tmp_path / "shop.sqlite") if db == "ABSOLUTE" else db  # a database of this machine (the fixture's)
+    rows = [{"question": "How many customers?", "db": db, "gold": "SELECT count(*) FROM customers", "split": "test"}]
+    hub.seed("my-org/escape", {"data/test-00000-of-00001.parquet": parquet(rows)})
+    env = env_for(hub, tmp_path)
+    (tmp_path / "pred.txt").write_text("SELECT 1\n")
+    for args in (["doctor", "--tasks", "hf:my-org/escape"],
+                 ["eval", "--suite", "hf:my-org/escape", "--predictions", "pred.txt", "--store", "r.duckdb"]):
+        line = one_line_error(cli(args, tmp_path, env, check=False), "hf:my-org/escape@", "[test]#0", repr(db))
+        assert "not a file of hf:my-org/escape" in line and "customers" not in line
+    assert not (tmp_path / "r.duckdb").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_local_dataset_folder_keeps_its_databases_inside(tmp_path):
+    """`hf:path/to/folder`: a database named relative to the folder loads; a link in it that points out is refused."""
+    folder = tmp_path / "my-sql" / "data"
+    folder.mkdir(parents=True)
+    (tmp_path / "my-sql" / "shop.sqlite").write_bytes(sqlite_bytes(tmp_path))
+    (tmp_path / "my-sql" / "out.sqlite").symlink_to(tmp_path / "shop.sqlite")
+    env = env_for(None, tmp_path, HF_HUB_OFFLINE="1")
+    for db, error in (("shop.sqlite", None), ("out.sqlite", "a link to"), (str(tmp_path / "shop.sqlite"), "outside")):
+        rows = [{"question": "How many customers?", "db": db, "gold": "SELECT count(*) FROM customers"}]
+        (folder / "test-00000-of-00001.parquet").write_bytes(parquet(rows))
+        done = cli(["tasks", "show", f"hf:{tmp_path / 'my-sql'}", "--json"], tmp_path, env, check=error is None)
+        if error:
+            one_line_error(done, "[test]#0", repr(db), error)
+        else:
+            assert json.loads(done.stdout)["tasks"] == 1

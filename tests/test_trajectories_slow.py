@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -32,14 +34,17 @@ EASY_SPIDER = ("spider-dev-0188", "spider-dev-0260")  # "What is the total numbe
 
 
 def spider_task_file(folder):
-    """The two questions as a task file (the JSONL format users write), over the bundled databases."""
+    """The two questions as a task file (the JSONL format users write), beside copies of their bundled databases (a
+    task's database must be a file of the folder that holds its task file)."""
     from codelutra_data.builders.tasks import load_tasks
 
     tasks = {t.task_id: t for t in load_tasks("spider-dev", "all")}
     path = folder / "easy_spider.jsonl"
+    for i in EASY_SPIDER:
+        shutil.copy(tasks[i].context["db_path"], folder)
     path.write_text("".join(json.dumps({"id": i, "question": tasks[i].metadata["question"], "split": "train",
-                                        "db": tasks[i].context["db_path"], "gold": tasks[i].reference}) + "\n"
-                            for i in EASY_SPIDER))
+                                        "db": Path(tasks[i].context["db_path"]).name, "gold": tasks[i].reference})
+                            + "\n" for i in EASY_SPIDER))
     return str(path)
 
 

@@ -92,8 +92,10 @@ def load_jsonl(path: Path, fmt: TaskFormatSettings | None = None) -> list[Task]:
     items = read_jsonl(path)
     if not items:
         raise UserError(f"{path}: no tasks in file")
+    from codelutra_data.builders.tasks.sql_sources import database_in
+
     rows = [Row(f"{path}:{n}", row, None) for n, row in items]
-    return to_tasks(rows, SourceContext(path.stem, str(path), lambda rel: path.parent / rel), fmt)
+    return to_tasks(rows, SourceContext(path.stem, str(path), lambda name: database_in(path.parent, name)), fmt)
 
 
 def load_hub(spec: str, fmt: TaskFormatSettings | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from codelutra_data.errors import UserError
@@ -72,16 +72,24 @@ class HubData:
     files: Path | None = None  # a local folder's files, for data the rows name by path
 
     def fetch_file(self, relative: str) -> Path:
-        """A file of the dataset repository at the loaded commit (e.g. a database a SQL task names)."""
+        """A file of the dataset repository at the loaded commit (e.g. a database a SQL task names); a path that
+        leaves the dataset (absolute, `..`, or in a local folder a link to a file elsewhere) is refused."""
+        from codelutra_data.builders.tasks.sql_sources import database_in
+
         if self.spec.folder:
-            return Path(self.spec.folder) / relative
+            return database_in(Path(self.spec.folder), relative)
+        parts = PurePosixPath(relative.replace("\\", "/")).parts
+        if not parts or parts[0] == "/" or ".." in parts or ":" in parts[0]:
+            raise UserError(f"{relative!r} is not a file of hf:{self.spec.repo}: a task's db must be a path inside "
+                            f"the dataset repository (relative, without `..`)")
         from huggingface_hub import hf_hub_download
 
         try:
-            return Path(hf_hub_download(self.spec.repo, relative, repo_type="dataset", revision=self.commit))
+            path = Path(hf_hub_download(self.spec.repo, relative, repo_type="dataset", revision=self.commit))
         except Exception as exc:  # noqa: BLE001 - not there, or not reachable: one line either way
             raise UserError(f"hf:{self.spec.repo}@{self.commit[:12]}: cannot get {relative} ({type(exc).__name__})"
                             ) from None
+        return database_in(_repo_cache(self.spec.repo), str(path))  # the snapshot's link to its blob, both in it
 
 
 def _offline() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from functools import lru_cache
@@ -44,6 +45,21 @@ def split_by_database(questions_per_db: dict[str, int], test_fraction: float = T
         else:
             split[db] = "train"
     return split
+
+
+def database_in(folder: Path, name: str) -> Path:
+    """The database a task names (`name`: relative to the task set's folder, or absolute), which must be a file of
+    that folder: a path that leaves it (`..`, an absolute path elsewhere, a link to a file elsewhere) is refused, so
+    a task set cannot put a database of this machine's into prompts, releases and feedback."""
+    if "\0" in name:
+        raise UserError(f"database {name!r}: a path with a NUL character")
+    path = Path(folder) / name  # an absolute name stays as written
+    real, home = os.path.realpath(path), os.path.realpath(folder)
+    if os.path.commonpath([real, home]) != home:
+        link = f"a link to {real}, " if real != os.path.abspath(path) else ""
+        raise UserError(f"database {name!r} is {link}outside {folder}, the folder that holds the task set: a task's "
+                        f"db must be a file in it")
+    return path
 
 
 def engine_for(db_path: Path) -> str:
@@ -151,7 +167,7 @@ def load_spider_folder(folder: Path) -> list[Task]:
             if not _DB_ID.match(item["db_id"]):
                 raise UserError(f"{file}: entry {i}: db_id {item['db_id']!r} is not a database folder name")
             rows.append({"id": f"{source}-{file.stem}-{i:05d}", "db_id": item["db_id"], "question": item["question"],
-                         "query": gold, "hint": hint})
+                         "query": gold, "hint": hint, "where": f"{file}: entry {i}"})
     _with_splits(rows)
     tasks = []
     for r in rows:
@@ -159,6 +175,10 @@ def load_spider_folder(folder: Path) -> list[Task]:
                    if (root / r["db_id"] / f"{r['db_id']}.sqlite").is_file()), None)
         if db is None:
             raise UserError(f"database {r['db_id']!r} not found under {', '.join(str(d) for d in db_roots)}")
+        try:
+            database_in(folder, str(db.relative_to(folder)))
+        except UserError as exc:
+            raise UserError(f"{r['where']}: {exc}") from None
         tasks.append(make_sql_task(r["id"], source, r["question"], r["query"], db, r["split"], r["hint"],
                                    compare_mode="set" if bird else "spider"))
     return tasks
@@ -166,8 +186,8 @@ def load_spider_folder(folder: Path) -> list[Task]:
 
 def load_sql_rows(items: list[tuple[str, dict, str | None]], name: str, file: Callable[[str], Path]) -> list[Task]:
     """Tasks of our SQL format (`items`: where each row is, the row, its dataset split or None): {"question", "db"
-    (a .sqlite/.duckdb file, relative to the task set: `file` finds it), "gold" (or "query"/"sql"), optional "id",
-    "split", "hint"}."""
+    (a .sqlite/.duckdb file of the task set: `file` finds it, and refuses one outside it), "gold" (or
+    "query"/"sql"), optional "id", "split", "hint"}."""
     rows = []
     found: dict[str, Path] = {}
     for n, (where, item, split) in enumerate(items):
@@ -175,9 +195,10 @@ def load_sql_rows(items: list[tuple[str, dict, str | None]], name: str, file: Ca
         for field, value in (("question", item.get("question")), ("db", item.get("db")), ("gold", gold)):
             if not value or not isinstance(value, str):
                 raise UserError(f"{where}: missing or empty field {field!r}")
-        db = Path(item["db"])
-        if not db.is_absolute():
+        try:
             db = found.get(item["db"]) or found.setdefault(item["db"], file(item["db"]))
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
         if not db.is_file():
             raise UserError(f"{where}: database not found: {db}")
         for field, kinds in (("split", str), ("hint", str), ("id", (str, int))):
