@@ -18,6 +18,7 @@ def _figure(width_in: float, height_in: float):
 
     matplotlib.rcParams["svg.hashsalt"] = "codelutra-data"  # the same page for the same numbers
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: selectable, and sized by the page's font
+    matplotlib.rcParams["text.usetex"] = False  # a matplotlibrc's LaTeX would parse names (and need a TeX install)
     figure = Figure(figsize=(width_in, height_in), layout="constrained")
     return figure, figure.add_subplot()
 
@@ -38,6 +39,13 @@ def _svg(figure, label: str) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _literal(text: str) -> str:
+    """A text from the data (a model's or a metric's name) as matplotlib draws it literally: a pair of `$` starts
+    math text, which draws `a$x^2$b` as a formula and fails on `$\\foo$` (so the whole page did); `\\$` is a plain
+    dollar sign."""
+    return str(text).replace("$", r"\$")
 
 
 def _percent_axis(axis, top: float) -> None:
@@ -61,7 +69,7 @@ def leaderboard_bars(rows: list[dict], label: str) -> str:
                    error_kw={"ecolor": "#1b1f24", "capsize": 3, "elinewidth": 1.2})
     for i, (patch, r) in enumerate(zip(bars.patches, rows)):
         patch.set_gid(f"bar-{i}-{'trained' if r.get('dataset') else 'base'}")
-    ax.set_yticks(positions, names)
+    ax.set_yticks(positions, [_literal(n) for n in names])
     top = max([0.01] + [r["ci_high"] for r in rows])
     ax.set_xlim(0, min(1.0, top * 1.18) if top < 0.85 else 1.0)
     _percent_axis(ax.xaxis, top)
@@ -92,7 +100,7 @@ def refine_scores(rows: list[dict], metric: str) -> str:
         top = max([top] + [y + h for y, h in zip(ys, hi)])
     ax.set_xticks([r["iteration"] for r in rows])
     ax.set_xlabel("iteration")
-    ax.set_ylabel(metric or "score")
+    ax.set_ylabel(_literal(metric or "score"))
     ax.set_ylim(0, min(1.0, top * 1.15))
     _percent_axis(ax.yaxis, top)
     ax.grid(axis="y", color="#d8dee4", linewidth=0.8)

@@ -130,3 +130,38 @@ def test_leaderboard_page_at_1300_pixels(driver, tmp_path):
     assert driver.save_screenshot(str(shot))
     box = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", svg)
     assert _colour_pixels(shot, box, BAR) > 2000
+
+
+DOLLAR_NAMES = ["a$x^2$b", "$\\frac{1}{0}$", "50$ model", "$\\foo$", "a$_$b"]
+
+
+def _svg_texts(page: str) -> list[str]:
+    import html
+
+    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", page)]
+
+
+def test_names_with_dollar_signs_are_drawn_literally(tmp_path):
+    """A model named `$\\foo$` made matplotlib parse math text and `leaderboard --html` crash for everyone reading
+    that board (and `a$x^2$b` was drawn as a formula): every name from the data is drawn as written."""
+    import subprocess
+
+    from codelutra_data.benchmarks.store import write_rows
+
+    rows = [{**board_rows()[0], "model": name, "suite": "$\\bad$ suite", "metric": "$^$", "value": 0.1 * (i + 1),
+             "ci_low": 0.1 * i, "ci_high": 0.1 * (i + 2), "config_hash": f"c{i}"} for i, name in enumerate(DOLLAR_NAMES)]
+    write_rows(tmp_path / "results.duckdb", rows)
+    done = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "leaderboard", "--store",
+                           str(tmp_path / "results.duckdb"), "--html", str(tmp_path / "board")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert set(DOLLAR_NAMES) <= set(_svg_texts(page)), _svg_texts(page)
+
+    from codelutra_data.trainers.refine.report import write_report
+
+    state = refine_state(2)
+    for iteration in state["iterations"]:
+        iteration["eval"]["test"]["metric"] = "$\\foo$ rate"
+    texts = _svg_texts(write_report(tmp_path / "refine", state).read_text())
+    assert "$\\foo$ rate" in texts, texts
