@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterator, Sequence
 
 from codelutra_data.errors import SandboxError, UserError
@@ -28,11 +27,10 @@ from codelutra_data.machine import bounded_workers
 from codelutra_data.records import STATUSES, Execution
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
-from codelutra_data.sandboxes.interpreter import probe
+from codelutra_data.sandboxes.interpreter import WORKER_SCRIPT, probe
 from codelutra_data.sandboxes.isolation import ISOLATIONS, SANDBOX_ENV, bwrap_command, detect, readonly_roots
 from codelutra_data.sandboxes.pool import HardTimeout, WorkerLost, WorkerPool
 
-WORKER_SCRIPT = Path(__file__).resolve().parent / "inside" / "worker.py"
 MAX_FRAME = 1 << 20
 FEEDBACK_LIMIT = 600
 OUTER_MARGIN_S = 20.0  # worker start (imports numpy/pandas) + cleanup, on top of the job's wall-clock backstop
@@ -184,7 +182,7 @@ class PythonSandbox(Sandbox):
 
     def __post_init__(self):
         self.workers = bounded_workers(self.workers)
-        self._interpreter = probe(self.python) if self.python else None
+        self._interpreter = probe(self.python, self.isolation) if self.python else None
         if self.isolation not in ISOLATIONS:
             raise UserError(f"unknown isolation {self.isolation!r}: use one of {', '.join(ISOLATIONS)}")
         if self.isolation == "bwrap":

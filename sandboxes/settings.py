@@ -47,7 +47,7 @@ class SandboxSettings(Settings):
     def check(self) -> None:
         check_time_limits(self.cpu_time_s, self.wall_time_s)
         if self.sandbox_python:
-            probe(self.sandbox_python)
+            probe(self.sandbox_python, self.isolation)
         usable = bounded_workers(self.workers)
         if usable < self.workers:  # what is recorded is what runs
             print(f"note: --workers {self.workers} is more than this machine can use; using {usable} "

@@ -132,3 +132,56 @@ def test_sandbox_python_must_be_a_python(tmp_path, path, says):
     done = cli(["eval", "--suite", "humaneval", "--limit", "1", "--samples", "x.jsonl", "--sandbox-python", path],
                dict(os.environ), tmp_path)
     assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+# ---------------------------------------------------------------- --sandbox-python is checked inside the sandbox
+WORDNINJA_TASK = {"task_id": "wn/0", "prompt": "Split thisisatest into words with wordninja.",
+                  "tests": ["assert f() == ['this', 'is', 'a', 'test']"], "entry_point": "f",
+                  "reference": "import wordninja\ndef f():\n    return wordninja.split('thisisatest')\n"}
+ADD_TASK = {"task_id": "add/0", "prompt": "Add two numbers.", "tests": ["assert add(1, 2) == 3"],
+            "reference": "def add(a, b):\n    return a + b\n", "entry_point": "add"}
+
+
+def task_eval(tmp_path: Path, task: dict, *extra: str) -> subprocess.CompletedProcess:
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(task) + "\n")
+    (tmp_path / "solutions.jsonl").write_text(json.dumps({"task_id": task["task_id"],
+                                                          "solution": task["reference"]}) + "\n")
+    return cli(["eval", "--suite", str(tmp_path / "tasks.jsonl"), "--samples", str(tmp_path / "solutions.jsonl"),
+                "--store", str(tmp_path / "results.duckdb"), "--json", *extra], dict(os.environ), tmp_path)
+
+
+def test_an_environment_reached_through_a_link_keeps_its_libraries(tmp_path):
+    """ENVLINK -> the environment: the sandbox bound the link's folder, not the environment, so its Python lost its
+    libraries there and the reference check said it lacked wordninja."""
+    assert BCB_PYTHON.exists(), "`make test` builds .venv-bigcodebench"
+    (tmp_path / "envlink").symlink_to(BCB_PYTHON.parent.parent)
+    done = task_eval(tmp_path, WORDNINJA_TASK, "--sandbox-python", str(tmp_path / "envlink" / "bin" / "python"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["metrics"]["pass@1"]["value"] == 1.0
+
+
+def test_a_wrapper_script_is_refused_and_the_probe_runs_nothing_outside_the_sandbox(tmp_path):
+    """The check used to run the given file on the host, outside the sandbox; a wrapper script passed it and then
+    every worker died. A script is refused in one line (and never run); an environment whose start-up writes a file
+    (a .pth line) is checked inside the sandbox: the file never appears here, but with --isolation none, which
+    says so, it does."""
+    marker = tmp_path / "ran-outside-the-sandbox"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"#!/bin/sh\ntouch {marker}\nexec {BCB_PYTHON} \"$@\"\n")
+    wrapper.chmod(0o755)
+    done = task_eval(tmp_path, WORDNINJA_TASK, "--sandbox-python", str(wrapper))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "is a script (#!/bin/sh), not a Python interpreter" in done.stderr and not marker.exists()
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True, timeout=300)
+    (site,) = (tmp_path / "env" / "lib").glob("python3*/site-packages")
+    (site / "marker.pth").write_text(f"import pathlib; pathlib.Path({str(marker)!r}).write_text('here')\n")
+    env_python = str(tmp_path / "env" / "bin" / "python")
+    done = task_eval(tmp_path, ADD_TASK, "--sandbox-python", env_python)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["metrics"]["pass@1"]["value"] == 1.0 and not marker.exists()
+    done = task_eval(tmp_path, ADD_TASK, "--sandbox-python", env_python, "--isolation", "none")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"--sandbox-python {env_python} is checked by running it here, unsandboxed" in done.stderr
+    assert marker.exists()
+

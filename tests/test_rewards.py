@@ -82,14 +82,13 @@ def test_rewards_agree_with_eval_and_contain_hostile_programs(tmp_path):
     assert py_eval[:len(py_answers)] == [e.status for e in executions[4:]]
 
 
-def test_a_broken_sandbox_gives_no_reward(tmp_path):
-    """A sandbox that cannot run anything (its interpreter dies at the worker's start) is not the program's
-    fault: None, counted."""
-    wrapper = tmp_path / "python"
-    wrapper.write_text('#!/bin/sh\ncase "$*" in *inside/worker.py*) exit 3;; esac\nexec /usr/bin/python3 "$@"\n')
-    wrapper.chmod(0o755)
+def test_a_broken_sandbox_gives_no_reward(tmp_path, monkeypatch):
+    """A sandbox that cannot run anything (every worker dies at its start: here its script is missing) is not the
+    program's fault: None, counted. (A wrapper script that failed so once served here; --sandbox-python now
+    refuses scripts before any worker starts.)"""
+    monkeypatch.setattr("codelutra_data.sandboxes.python.WORKER_SCRIPT", tmp_path / "no_worker.py")
     py = load_tasks("mbpp", "train", 1)
-    with LocalExecutor(SandboxSettings(workers=1, sandbox_python=str(wrapper))) as executor:
+    with LocalExecutor(SandboxSettings(workers=1)) as executor:
         reward = ExecutionReward(py, executor, {}, "pass")
         got = reward(completions=completions(None, [py[0].reference]), task_id=[py[0].task_id])
     assert got == [None] and reward.stats.sandbox_failures == 1
