@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 from codelutra_data.errors import SandboxError, UserError
 from codelutra_data.machine import bounded_workers
 from codelutra_data.records import STATUSES, Execution
+from codelutra_data.sandboxes.address_space import check_address_space
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.limits import DEFAULT_CPU_TIME_S, DEFAULT_WALL_TIME_S, check_time_limits
 from codelutra_data.sandboxes.interpreter import WORKER_SCRIPT, probe
@@ -193,6 +194,7 @@ class PythonSandbox(Sandbox):
         else:
             print("WARNING: --isolation none: model-written code runs WITHOUT a sandbox (resource limits only); "
                   "it can read your files and use the network", file=sys.stderr)
+        check_address_space(self.limits.memory_mb, self.limits.memory_mb, self._interpreter, self.isolation)
         self.name = f"python-{self.isolation}" + (f" ({self._interpreter.label})" if self._interpreter else "")
         self._scratch: list[str] = []
         self._pool = WorkerPool(handler="", workers=self.workers,
@@ -227,6 +229,8 @@ class PythonSandbox(Sandbox):
 
     def run_iter(self, jobs: Sequence[PyJob]) -> Iterator[tuple[int, Execution]]:
         units = [(job.payload(), self._limits_for(job)) for job in jobs]
+        check_address_space(max((u[1]["memory_mb"] for u in units), default=0), self.limits.memory_mb,
+                            self._interpreter, self.isolation)  # a suite's own budget (BigCodeBench's 8 GiB)
         for index, verdict in self._pool.map(units, deadline=lambda u: u[1]["wall_time_s"] + OUTER_MARGIN_S):
             yield index, _execution(jobs[index], verdict, self.name, units[index][1])
 

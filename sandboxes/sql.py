@@ -19,6 +19,7 @@ from typing import Iterator, Sequence
 
 from codelutra_data.machine import bounded_workers
 from codelutra_data.records import Execution
+from codelutra_data.sandboxes.address_space import check_sql_workers
 from codelutra_data.sandboxes.base import Sandbox
 from codelutra_data.sandboxes.compare import MODES, describe_difference, order_matters, prepare_query, results_equal
 from codelutra_data.sandboxes.limits import REFERENCE_CPU_FACTOR
@@ -125,6 +126,7 @@ class SqlSandbox(Sandbox):
     def __init__(self, limits: SqlLimits | None = None, workers: int | None = None):
         self.limits = limits or SqlLimits()
         self.workers = bounded_workers(workers)
+        check_sql_workers(self.limits.worker_memory_mb)
         self._pool: WorkerPool | None = None
 
     def _units(self, jobs: Sequence[SqlJob]) -> list[list[int]]:

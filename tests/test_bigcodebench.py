@@ -185,3 +185,27 @@ def test_a_wrapper_script_is_refused_and_the_probe_runs_nothing_outside_the_sand
     assert f"--sandbox-python {env_python} is checked by running it here, unsandboxed" in done.stderr
     assert marker.exists()
 
+
+def test_a_ulimit_below_the_suites_own_memory_budget_is_one_line(tmp_path):
+    """BigCodeBench's programs ask 8 GiB of address space each (the job's own budget, above --memory-mb): under a
+    6 GiB `ulimit -v` every one of them exited with code 70; now one line names the limit and the budget."""
+    import resource
+
+    limit = 6 * 2**30
+
+    def below() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    rows = problems()
+    with HubStandin(tmp_path / "hub") as hub:
+        seed(hub, REPO, COMMIT, rows)
+        done = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", "bigcodebench",
+                               "--samples", str(samples_file(tmp_path, rows)), "--store",
+                               str(tmp_path / "results.duckdb")], cwd=tmp_path, env=hub_env(hub, tmp_path),
+                              capture_output=True, text=True, timeout=900, preexec_fn=below)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"`ulimit -v` ({limit // 1024} KiB" in lines[0], lines[0]
+    assert "this suite's own budget of 8192 MiB per program (above --memory-mb 1024)" in lines[0], lines[0]
+    assert not (tmp_path / "results.duckdb").exists()

@@ -402,3 +402,49 @@ def test_databases_inside_the_task_set_still_load(tmp_path):
     (spider / "database" / "singer" / "singer.sqlite").unlink()
     (spider / "database" / "singer" / "singer.sqlite").write_bytes(singer.read_bytes())
     assert len(load_tasks(str(spider))) == 1
+
+
+# ---------------------------------------------------------------- the shell's address-space limit
+def test_a_ulimit_below_the_memory_budget_is_one_line_not_code_70(tmp_path):
+    """Each program's process sets its address space to the worker's size plus --memory-mb; under a smaller
+    `ulimit -v` it could not (a hard limit only goes down) and every program "exited (code 70)" with no word of why.
+    Now one line naming the limit and the setting, before any worker starts; a budget that fits still runs."""
+    (tmp_path / "tasks.jsonl").write_text(json.dumps({
+        "task_id": "add/0", "prompt": "Add two numbers.", "tests": ["assert add(1, 2) == 3"],
+        "reference": "def add(a, b):\n    return a + b\n", "entry_point": "add"}) + "\n")
+    (tmp_path / "samples.jsonl").write_text(json.dumps({"task_id": "add/0", "solution": "def add(a, b):\n"
+                                                        "    return a + b\n"}) + "\n")
+    limit_kib = 8 * 2**20  # 8 GiB: room for the tool itself, not for a 100000 MiB budget
+
+    def run(memory_mb: int) -> subprocess.CompletedProcess:
+        args = [sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", str(tmp_path / "tasks.jsonl"),
+                "--samples", str(tmp_path / "samples.jsonl"), "--store", str(tmp_path / "results.duckdb"),
+                "--memory-mb", str(memory_mb), "--json"]
+        return subprocess.run(["bash", "-c", f'ulimit -v {limit_kib} && exec "$@"', "bash", *args],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    refused = run(100_000)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert f"your shell's `ulimit -v` ({limit_kib} KiB" in lines[0] and "--memory-mb 100000" in lines[0], lines[0]
+    assert "code 70" not in refused.stderr and not (tmp_path / "results.duckdb").exists()
+    fits = run(1024)
+    assert fits.returncode == 0, fits.stderr[-2000:]
+    assert json.loads(fits.stdout)["metrics"]["pass@1"]["value"] == 1.0
+
+
+def test_a_ulimit_below_a_sql_workers_address_space_is_one_line(tmp_path):
+    """A SQL worker limits its own address space (SqlLimits.worker_memory_mb); under a smaller `ulimit -v` every
+    worker died and each query read "sandbox worker died twice". Now one line naming the limit."""
+    from codelutra_data.sandboxes.sql import SqlLimits
+
+    limit_kib = (SqlLimits().worker_memory_mb - 64) * 1024
+    args = [sys.executable, "-m", "codelutra_data.cli", "eval", "--suite", "spider-dev", "--split", "test", "--limit",
+            "1", "--predictions", str(spider_predictions(tmp_path)), "--store", str(tmp_path / "results.duckdb")]
+    done = subprocess.run(["bash", "-c", f'ulimit -v {limit_kib} && exec "$@"', "bash", *args], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"your shell's `ulimit -v` ({limit_kib} KiB" in lines[0], done.stderr
+    assert "SQL sandbox worker" in lines[0] and not (tmp_path / "results.duckdb").exists()
