@@ -61,21 +61,22 @@ def _temperature(r: dict) -> str:
 
 def render_terminal(rows: list[dict]) -> None:
     from rich.console import Console
+    from rich.markup import escape  # names from the data as written: `[/x]` in a model's name is not markup
     from rich.table import Table
 
     console = Console() if sys.stdout.isatty() else Console(width=160)  # piped: do not cut names at 80 columns
     for board in boards(rows):
-        table = Table(title=board.title, title_justify="left")
+        table = Table(title=escape(board.title), title_justify="left")
         for name, justify in (("#", "right"), ("model", "left"), ("score %", "right"), ("95% CI", "right"),
                               ("vs base", "right"), ("trained", "left"), ("n", "right"), ("sampling", "left"),
                               ("date", "left")):
             table.add_column(name, justify=justify)
         for i, r in enumerate(board.rows, 1):
             delta = "" if r["delta"] is None else f"{100 * r['delta']:+.1f}"
-            table.add_row(str(i), r["model"], _pct(r["value"]), f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}", delta,
-                          _trained(r), str(r["n"]), _temperature(r), str(r["date"])[:10])
+            table.add_row(str(i), escape(r["model"]), _pct(r["value"]), f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
+                          delta, escape(_trained(r)), str(r["n"]), _temperature(r), str(r["date"])[:10])
         console.print(table)
-        console.print(f"suite hash {board.suite_hash}\n", style="dim")
+        console.print(f"suite hash {escape(board.suite_hash)}\n", style="dim")
 
 
 def render_markdown(rows: list[dict]) -> str:

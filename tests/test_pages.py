@@ -132,7 +132,8 @@ def test_leaderboard_page_at_1300_pixels(driver, tmp_path):
     assert _colour_pixels(shot, box, BAR) > 2000
 
 
-DOLLAR_NAMES = ["a$x^2$b", "$\\frac{1}{0}$", "50$ model", "$\\foo$", "a$_$b"]
+DOLLAR_NAMES = ["a$x^2$b", "$\\frac{1}{0}$", "50$ model", "$\\foo$", "a$_$b", "[red]y"]
+MARKUP_NAME = "x[/bold]"  # the chart shows a name's last path part ("bold]"), the terminal table all of it
 
 
 def _svg_texts(page: str) -> list[str]:
@@ -141,15 +142,17 @@ def _svg_texts(page: str) -> list[str]:
     return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", page)]
 
 
-def test_names_with_dollar_signs_are_drawn_literally(tmp_path):
+def test_names_from_the_data_are_drawn_literally(tmp_path):
     """A model named `$\\foo$` made matplotlib parse math text and `leaderboard --html` crash for everyone reading
-    that board (and `a$x^2$b` was drawn as a formula): every name from the data is drawn as written."""
+    that board (and `a$x^2$b` was drawn as a formula), and `x[/bold]` crashed the terminal table (rich markup):
+    every name from the data is drawn as written."""
     import subprocess
 
     from codelutra_data.benchmarks.store import write_rows
 
     rows = [{**board_rows()[0], "model": name, "suite": "$\\bad$ suite", "metric": "$^$", "value": 0.1 * (i + 1),
-             "ci_low": 0.1 * i, "ci_high": 0.1 * (i + 2), "config_hash": f"c{i}"} for i, name in enumerate(DOLLAR_NAMES)]
+             "ci_low": 0.1 * i, "ci_high": 0.1 * (i + 2), "config_hash": f"c{i}"}
+            for i, name in enumerate([*DOLLAR_NAMES, MARKUP_NAME])]
     write_rows(tmp_path / "results.duckdb", rows)
     done = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "leaderboard", "--store",
                            str(tmp_path / "results.duckdb"), "--html", str(tmp_path / "board")],
@@ -157,6 +160,11 @@ def test_names_with_dollar_signs_are_drawn_literally(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     page = (tmp_path / "board" / "index.html").read_text()
     assert set(DOLLAR_NAMES) <= set(_svg_texts(page)), _svg_texts(page)
+    table = subprocess.run([sys.executable, "-m", "codelutra_data.cli", "leaderboard", "--store",
+                            str(tmp_path / "results.duckdb")], capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert all(name in table.stdout for name in [*DOLLAR_NAMES, MARKUP_NAME]), table.stdout
+    assert "$\\bad$ suite" in table.stdout
 
     from codelutra_data.trainers.refine.report import write_report
 
