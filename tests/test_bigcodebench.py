@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bcb_fixtures import PROGRAMS, problems
+from bcb_fixtures import PROGRAMS, SKIPPED, problems
 from hub_standin import HubStandin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_verdicts_equal_bigcodebench_own_grader(tmp_path):
     rows = problems()
     with HubStandin(tmp_path / "hub") as hub:
         seed(hub, REPO, COMMIT, rows)
-        seed(hub, HARD, HARD_COMMIT, rows[1:])
+        seed(hub, HARD, HARD_COMMIT, rows[1:3])
         env = hub_env(hub, tmp_path)
         samples = samples_file(tmp_path, rows)
         # our own environment lacks wordninja: the reference check refuses, naming it
@@ -93,7 +93,7 @@ def test_verdicts_equal_bigcodebench_own_grader(tmp_path):
         done = cli(["eval", "--suite", "bigcodebench", "--samples", str(samples), "--sandbox-python",
                     str(BCB_PYTHON), "--json"], env, tmp_path)
         instruct = cli(["eval", "--suite", "bigcodebench", "--split", "instruct", "--subset", "hard",
-                        "--samples", str(samples_file(tmp_path, rows[1:])), "--sandbox-python", str(BCB_PYTHON),
+                        "--samples", str(samples_file(tmp_path, rows[1:3])), "--sandbox-python", str(BCB_PYTHON),
                         "--json"], env, tmp_path)
         both = cli(["eval", "--suite", "bigcodebench", "--split", "all", "--samples", str(samples)], env, tmp_path)
         assert hub.errors == []
@@ -107,9 +107,13 @@ def test_verdicts_equal_bigcodebench_own_grader(tmp_path):
         for i, passed in enumerate(row["passed"]):
             ours[f"{row['task_id']}#{i}"] = passed
     official = official_verdicts(rows, tmp_path)
-    assert ours == official
+    assert {k: v for k, v in ours.items() if k not in SKIPPED} == {k: v for k, v in official.items()
+                                                                   if k not in SKIPPED}
+    assert all(official[k] and not ours[k] for k in SKIPPED)  # a skipped test: passes there, not here
+    assert result["official_rule"] == {"passed": sum(ours.values()) + len(SKIPPED), "ours": sum(ours.values()),
+                                       "samples": len(ours), "step": "_bcb_official()"}
     assert sum(official.values()) >= 5 and sum(not v for v in official.values()) >= 6
-    assert result["suite"]["split"] == "complete" and result["suite"]["tasks"] == 3
+    assert result["suite"]["split"] == "complete" and result["suite"]["tasks"] == 4
     assert result["suite"]["revision"] == COMMIT
     assert "python 3." in result["sandbox"] and str(BCB_PYTHON) in result["sandbox"]
     assert result["references"]["pass_rate"] == 1.0

@@ -53,6 +53,28 @@ def programs(problem: dict) -> list[str]:
         out.append(program(problem, "loops", first_plus))
     if problem["task_id"] == "Mbpp/2":
         out.append(program(problem, "reordered"))
+    return out + rule_programs(problem)
+
+
+def rule_programs(problem: dict) -> list[str]:
+    """Honest programs whose verdicts depend on what EvalPlus's harness does to the program's process: its guard
+    (open, exit, os functions, blocked modules), swallowed output and unreadable stdin, fresh processes for base and
+    plus inputs, room for threads, and a solution graded without the task's prompt."""
+    reference, entry = problem["reference"], problem["entry_point"]
+    wrapped = reference.replace(f"def {entry}(", "def _reference(", 1)
+    calls = len(problem["base_input"]) + 1  # the first plus input's call, were both graded in one process
+    out = ["open('scratch.txt', 'w').write('x')\n" + reference,  # open is None there: fails
+           "try:\n    exit(0)\nexcept Exception:\n    pass\n" + reference,  # exit is None: a TypeError, caught
+           "import os\nos.getcwd()\n" + reference,  # disabled: fails
+           "import resource\n" + reference,  # blocked: fails
+           "import sys\nsys.stdin.read()\n" + reference,  # reading stdin raises: fails
+           "import threading\n_t = [threading.Thread(target=abs, args=(1,)) for _ in range(40)]\n"
+           "[t.start() for t in _t]\n[t.join() for t in _t]\n" + reference,  # 40 threads: fine
+           wrapped + f"\n\ndef {entry}(*args):\n    print('x' * 350000)\n    return _reference(*args)\n",  # prints
+           wrapped + f"\n\n_calls = [0]\n\n\ndef {entry}(*args):\n    _calls[0] += 1\n    out = _reference(*args)\n"
+                     f"    return None if _calls[0] == {calls} else out\n"]  # a state kept across calls
+    if "from typing import" in reference:
+        out.append("\n".join(line for line in reference.splitlines() if not line.startswith("from typing")))
     return out
 
 

@@ -4,20 +4,25 @@ harness and GRPO's reward in each mode. None earns a pass, and none passes more 
 
 from __future__ import annotations
 
+import json
 import platform
+from pathlib import Path
 
 import pytest
 
 from codelutra_data.builders.executors import LocalExecutor
 from codelutra_data.builders.tasks.adapters.base import Row, SourceContext
+from codelutra_data.builders.tasks.adapters.bigcodebench import BigCodeBench
 from codelutra_data.builders.tasks.adapters.evalplus import EvalPlus
 from codelutra_data.builders.tasks.adapters.livecodebench import LiveCodeBench
-from codelutra_data.builders.tasks.python_sources import python_jsonl_task
+from codelutra_data.builders.tasks.python_sources import ds1000_task, python_jsonl_task
 from codelutra_data.sandboxes.settings import SandboxSettings
 from codelutra_data.trainers.rewards import ExecutionReward
 
+from bcb_fixtures import problems as bcb_problems
 from evalplus_fixtures import hub_rows, humaneval_problems, mbpp_problems
-from forgery import BODIES, HONEST, STDIN_BODIES, STDIN_HONEST, attack
+from forgery import (BCB_BODIES, BCB_HONEST, BODIES, DS1000_BODIES, DS1000_HONEST, HONEST, STDIN_BODIES,
+                     STDIN_HONEST, attack)
 from lcb_fixtures import problems as lcb_problems
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="bubblewrap needs Linux")
@@ -57,15 +62,23 @@ def tasks() -> dict:
                                 source("livecodebench"))
     out["LiveCodeBench method"] = next(t for t in lcb if t.task_id == "2001")
     out["LiveCodeBench stdin"] = next(t for t in lcb if t.task_id == "abc001_a")
+    ds = [json.loads(line) for line in (Path(__file__).parent / "data" / "ds1000_fixture.jsonl").read_text().splitlines()]
+    out["DS-1000"] = ds1000_task(ds[1], "ds1000:1", 1)
+    bcb = BigCodeBench().tasks([Row("bcb:0", bcb_problems()[0], "v0.1.4")], source("bigcodebench"))
+    out["BigCodeBench"] = next(t for t in bcb if t.split == "complete")
     return out
 
 
 TASKS = tasks()
 
 
+SHARED = {"LiveCodeBench stdin": (STDIN_BODIES, STDIN_HONEST), "DS-1000": (DS1000_BODIES, DS1000_HONEST),
+          "BigCodeBench": (BCB_BODIES, BCB_HONEST)}
+
+
 def programs(kind: str, task) -> dict[str, str]:
-    if kind == "LiveCodeBench stdin":
-        return dict(STDIN_BODIES)
+    if kind in SHARED:
+        return dict(SHARED[kind][0])
     entry = task.context.get("entry_point") or "pairSum"
     return {name: attack(name, entry, method=kind == "LiveCodeBench method") for name in BODIES}
 
@@ -83,7 +96,7 @@ def test_no_attack_passes_or_beats_a_wrong_program(executor, kind):
     assert reference is None or reference.status == "passed", reference
     chosen = programs(kind, task)
     verdicts = dict(zip(chosen, executor.run([(task, name, code) for name, code in chosen.items()])))
-    honest = STDIN_HONEST if kind == "LiveCodeBench stdin" else HONEST
+    honest = SHARED[kind][1] if kind in SHARED else HONEST
     for name, verdict in verdicts.items():
         assert verdict.status not in ("passed", "sandbox_error"), (kind, name, verdict)
     most = max(verdicts[name].tests_passed for name in honest)

@@ -32,9 +32,13 @@ def cli(args: list[str], tmp_path: Path, env: dict) -> subprocess.CompletedProce
 
 
 def official_ds1000(code_context: str, answer: str, tmp_path: Path) -> bool:
-    """DS-1000's own rule (its test_ds1000.py): the problem's code_context, the answer as `code`, then
-    test_execution(code) and, where the context defines it, test_string(code); correct when it runs through."""
-    program = (code_context + "\n" + f"code = {answer!r}\n" + "test_execution(code)\n"
+    """DS-1000's own rule (its test_ds1000.py and execution.py): the problem's code_context, the answer as `code`,
+    then test_execution(code) and, where the context defines it, test_string(code), under swallow_io (output kept
+    in a WriteOnlyStringIO, stdin raising when read); correct when it runs through."""
+    swallow = ("import io, sys\nclass _WriteOnly(io.StringIO):\n    def read(self, *a, **k):\n        raise OSError\n"
+               "    readline = readlines = read\n    def readable(self, *a, **k):\n        return False\n"
+               "sys.stdout = sys.stderr = sys.stdin = _WriteOnly()\n")
+    program = (swallow + code_context + "\n" + f"code = {answer!r}\n" + "test_execution(code)\n"
                + ("test_string(code)\n" if "test_string(" in code_context else "\n"))
     path = tmp_path / "official_ds1000.py"
     path.write_text(program)
@@ -54,7 +58,7 @@ def test_registered_suites_fetch_once_then_run_offline_at_their_pinned_commit(tm
         env = env_for(hub.url, tmp_path)
         done = cli(["tasks", "fetch", "humaneval+", "mbpp+", "ds1000"], tmp_path, env)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert f"ds1000: commit {PINNED['xlangai/DS-1000']} (test 2 rows) cached" in done.stdout
+        assert f"ds1000: commit {PINNED['xlangai/DS-1000']} (test 3 rows) cached" in done.stdout
         assert hub.errors == []
     listed = json.loads(cli(["tasks", "list", "--json"], tmp_path, env).stdout)
     assert {c["repo"]: c["commit"] for c in listed["cached"]} == PINNED
@@ -65,7 +69,14 @@ def test_registered_suites_fetch_once_then_run_offline_at_their_pinned_commit(tm
                    "result = df.sort_values('a')\n",  # index not reset
                    "x = 1\nresult = df.no_such_column_attr\n"],  # raises
                1: ["result = a.sum(axis=0)\n", "result = np.array([sum(r) for r in a.T])\n",  # a loop: test_string
-                   "result = a.sum(axis=1)\n"]}
+                   "result = a.sum(axis=1)\n"],
+               # [insert] inside a function: only ever compiled there, so an indented answer is right
+               2: ["    return df.sort_values('a').reset_index(drop=True)\n",
+                   "    print('x' * 1100000)\n    return df.sort_values('a').reset_index(drop=True)\n",  # swallowed
+                   "    try:\n        input()\n    except EOFError:\n        pass\n"
+                   "    return df.sort_values('a').reset_index(drop=True)\n",  # stdin raises OSError there: fails
+                   "    return df.sort_values('a')\n",
+                   "    return df.sort_values('a').reset_index(drop=True\n"]}  # does not parse
     samples = tmp_path / "samples.jsonl"
     samples.write_text("".join(json.dumps({"task_id": f"ds1000/{p}", "solution": a}) + "\n"
                                for p, some in answers.items() for a in some))
@@ -76,4 +87,7 @@ def test_registered_suites_fetch_once_then_run_offline_at_their_pinned_commit(tm
     ours = [s == "passed" for row in map(json.loads, Path(result["per_task_file"]).read_text().splitlines())
             for s in row["statuses"]]
     official = [official_ds1000(rows[p]["code_context"], a, tmp_path) for p, some in answers.items() for a in some]
-    assert ours == official == [True, False, False, True, False, False]
+    assert ours == official == [True, False, False, True, False, False, True, True, False, False, False]
+    statuses = [s for row in map(json.loads, Path(result["per_task_file"]).read_text().splitlines())
+                for s in row["statuses"]]
+    assert statuses[-1] == "syntax_error"  # inside the inserted lines: the program's own syntax error

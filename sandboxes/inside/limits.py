@@ -10,6 +10,7 @@ import signal
 import sys
 
 PR_SET_DUMPABLE = 4
+THREADS_PER_PROCESS = 16
 
 
 def no_dumps() -> bool:
@@ -56,7 +57,12 @@ def apply(limits: dict) -> None:
     cpu = int(math.ceil(limits["cpu_time_s"])) + 1  # per-process backstop; the supervisor counts the job's total
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (vm_size_bytes() + limits["memory_mb"] * 2**20,) * 2)
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_procs"],) * 2)
+    # Threads count against RLIMIT_NPROC: room for them; processes are counted by the supervisor's watchdog.
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_procs"] * THREADS_PER_PROCESS,) * 2)
+    if limits.get("stack_mb"):
+        stack = limits["stack_mb"] * 2**20
+        hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+        resource.setrlimit(resource.RLIMIT_STACK, (stack if hard == resource.RLIM_INFINITY else min(stack, hard), hard))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["max_files"],) * 2)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["max_file_bytes"],) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

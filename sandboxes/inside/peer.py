@@ -114,14 +114,16 @@ def candidate_line(tb) -> int | None:
     return line
 
 
-def describe_error(exc: BaseException) -> dict:
+def describe_error(exc: BaseException, offset: int = 0) -> dict:
     """An exception of this process as the other side will raise it: its builtin base, its own class's name, its
-    message, and the line of the program it came from."""
+    message, and the line of the program it came from (`offset` lines of a prefix not counted)."""
     name = type.__dict__["__name__"].__get__(type(exc))
     info = {"base": _builtin_base(exc), "name": name if type(name) is str else "Exception",
             "message": _text(exc)[:300], "line": candidate_line(exc.__traceback__)}
     if isinstance(exc, SyntaxError) and getattr(exc, "filename", None) == CANDIDATE_FILE:
         info.update(message=_text(exc.msg)[:300], line=exc.lineno if type(exc.lineno) is int else None, syntax=True)
+    if info["line"] is not None:
+        info["line"] = info["line"] - offset if info["line"] > offset else None
     if isinstance(exc, SystemExit):
         code = exc.code
         info["exit"] = code if code is None or type(code) in (int, str) else _text(code)[:100]
@@ -162,9 +164,10 @@ class Peer:
     """One end of the call channel. `handlers` answer the other side's calls by name (the program's `load`);
     `watch` runs every `watch_every` seconds while this side waits (the judge's per-test CPU limit)."""
 
-    def __init__(self, fd: int, handlers: dict | None = None):
+    def __init__(self, fd: int, handlers: dict | None = None, line_offset: int = 0):
         self.fd = fd
         self.handlers = handlers or {}
+        self.line_offset = line_offset
         self.exports: dict[int, object] = {}
         self.ids: dict[int, int] = {}
         self.pending: list[int] = []
@@ -275,7 +278,7 @@ class Peer:
         except plain.ProtocolError as exc:
             reply = {"r": number, "e": {"base": "RuntimeError", "name": "ProtocolError", "message": str(exc)}}
         except BaseException as exc:  # noqa: BLE001 - every failure of the asked code is an answer
-            reply = {"r": number, "e": describe_error(exc)}
+            reply = {"r": number, "e": describe_error(exc, self.line_offset)}
         frames.write_frame(self.fd, reply)
 
     def _answer(self, message: dict) -> dict:

@@ -44,7 +44,8 @@ def main(half: dict, channel: int, output: int, workdir: str) -> None:
 
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        Peer(channel, {"load": load, "get": get}).serve_forever()
+        offset = getattr(chosen, "line_offset", lambda args: 0)(half.get("args") or {})
+        Peer(channel, {"load": load, "get": get}, offset).serve_forever()
     except BaseException:  # noqa: BLE001
         pass
     os._exit(0)

@@ -27,6 +27,8 @@ def describe(exc: BaseException) -> str:
     given = getattr(exc, "described", None)
     if type(given) is str:
         return given
+    if isinstance(exc, SyntaxError) and isinstance(exc.msg, str):  # its text without the file and line
+        return "%s: %s" % (type(exc).__name__, exc.msg)
     try:
         text = str(exc)
     except Exception:  # noqa: BLE001 - a hostile __str__ must not cost the verdict
@@ -42,6 +44,9 @@ def program_line(exc: BaseException, insert_offset: int = -1, n_lines: int = 0) 
         return given
     if isinstance(exc, SyntaxError) and exc.filename == CANDIDATE_FILE:
         return exc.lineno
+    if isinstance(exc, SyntaxError) and exc.filename == "<string>" and insert_offset >= 0 and exc.lineno:
+        inner = exc.lineno - insert_offset
+        return inner if 1 <= inner <= n_lines else None
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == CANDIDATE_FILE:
@@ -53,9 +58,16 @@ def program_line(exc: BaseException, insert_offset: int = -1, n_lines: int = 0) 
     return line
 
 
-def is_program_syntax(exc: BaseException) -> bool:
-    return bool(getattr(exc, "program_syntax", False)) or (
-        isinstance(exc, SyntaxError) and getattr(exc, "filename", None) == CANDIDATE_FILE)
+def is_program_syntax(exc: BaseException, insert_offset: int = -1, n_lines: int = 0) -> bool:
+    """A syntax error in the program's own text (for DS-1000, inside the `[insert]`ed lines of the suite's code)."""
+    if getattr(exc, "program_syntax", False) is True:
+        return True
+    if not isinstance(exc, SyntaxError):
+        return False
+    if getattr(exc, "filename", None) == CANDIDATE_FILE:
+        return True
+    return (exc.filename == "<string>" and insert_offset >= 0 and type(exc.lineno) is int
+            and 1 <= exc.lineno - insert_offset <= n_lines)
 
 
 def shown(value) -> str:
@@ -132,7 +144,7 @@ class Runner:
         if isinstance(exc, ProgramGone):
             return self.finish("runtime_error", "%s before the tests ran" % exc, error=str(exc))
         text, line = describe(exc), self.line(exc)
-        if is_program_syntax(exc):
+        if is_program_syntax(exc, self.offset, self.n_lines):
             return self.finish("syntax_error", text + (" (line %d)" % line if line else ""), line, text)
         status = "oom" if isinstance(exc, MemoryError) else "runtime_error"
         return self.finish(status, text, line, text)
@@ -148,8 +160,11 @@ class Runner:
 
     def run_steps(self, namespace: dict, run_step, tampered=None, before_report=None) -> None:
         """Each step through `run_step(index, code) -> CPU seconds`; a failing non-test step (or with fail_fast
-        any failing step) stops the rest. `tampered()` names a harness object the program changed, if any."""
+        any failing step) stops the rest. `tampered()` names an object the tests or the harness rely on that the
+        program changed, if any: asked after every step, and a change stops the run (the verdict is then made by
+        this method's own `finish`, taken before any step ran)."""
         job, first_failure, measured, tested = self.job, None, [], []
+        finish, failed, where = self.finish, self.failed, None
 
         def record(value):
             tested[:] = [value]
@@ -169,20 +184,22 @@ class Runner:
                     first_failure = (exc, source, list(tested))
                 if not is_test or job.get("fail_fast"):
                     break
+            finally:
+                where = tampered() if tampered else None
+            if where is not None:
+                break
             if job.get("measure_steps"):
                 measured.append(round(used, 6))
+        if where is not None:
+            self.result["tests_passed"] = 0
+            return finish("runtime_error", "the program modified the test harness (%s)" % where)
         if job.get("measure_steps"):
             self.result["test_cpu_s"] = measured
         if before_report:
             before_report()
-        where = tampered() if tampered else None
-        if where is not None:
-            self.result["tests_passed"] = 0
-            return self.finish("runtime_error", "the program modified the test harness (%s)" % where)
         if first_failure is None:
-            return self.finish("passed" if self.result["tests_passed"] == self.result["tests_total"]
-                               else "runtime_error")
-        return self.failed(*first_failure)
+            return finish("passed" if self.result["tests_passed"] == self.result["tests_total"] else "runtime_error")
+        return failed(*first_failure)
 
     def failed(self, exc: BaseException, source: str, value: list) -> None:
         from peer import ProgramExit, ProgramGone
@@ -203,7 +220,7 @@ class Runner:
                                line, "SystemExit(%r)" % (exc.code,), test_full)
         if isinstance(exc, ProgramGone):
             return self.finish("runtime_error", "%s during test: %s" % (exc, test_text), line, str(exc), test_full)
-        if is_program_syntax(exc):
+        if is_program_syntax(exc, self.offset, self.n_lines):
             text = describe(exc)
             return self.finish("syntax_error", text + (" (line %d)" % line if line else ""), line, text, test_full)
         status = "oom" if isinstance(exc, MemoryError) else "runtime_error"

@@ -28,8 +28,9 @@ import supervisor  # noqa: E402
 PRELOAD = ("collections", "itertools", "functools", "heapq", "bisect", "re", "math", "string", "random",
            "statistics", "fractions", "decimal", "datetime", "typing", "json", "copy", "operator", "hashlib",
            "unittest", "unittest.mock", "numpy", "numpy.testing", "pandas", "pandas.testing",
-           "plain", "peer", "steps", "judge", "program", "shared", "harnesses.module", "harnesses.evalplus",
-           "harnesses.livecodebench")
+           "plain", "peer", "steps", "judge", "program", "shared", "audit", "trust", "harnesses.module",
+           "harnesses.evalplus", "harnesses.livecodebench", "harnesses.bigcodebench", "harnesses.ds1000",
+           "harnesses.humaneval_official")
 SHARED_MODES = ("ds1000", "source")
 ZYGOTE_ANSWER_S = 10.0
 

